@@ -1,0 +1,73 @@
+"""AgentService: the control plane's end of each worker's session stream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import grpc
+import structlog
+
+from lambdafleet.agent.v1 import agent_pb2 as apb
+from lambdafleet.agent.v1 import agent_pb2_grpc
+
+from .workers import WorkerRegistry, WorkerSession
+
+log = structlog.get_logger(__name__)
+
+Context = grpc.aio.ServicerContext[apb.ConnectRequest, apb.ConnectResponse]
+
+
+class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
+    def __init__(self, registry: WorkerRegistry) -> None:
+        self.registry = registry
+
+    async def Connect(self, request_iterator: Any, context: Context) -> None:  # noqa: N802
+        first = await context.read()
+        if first is grpc.aio.EOF or not first.HasField("register"):
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "first message must register")
+        session = WorkerSession(first.register, self.registry.ttl_ms)
+        self.registry.add(session)
+        await context.write(
+            apb.ConnectResponse(
+                registered=apb.Registered(heartbeat_ttl_ms=session.heartbeat_ttl_ms())
+            )
+        )
+        reader = asyncio.create_task(self._read(context, session))
+        reason = "stream closed"
+        try:
+            while (message := await session.outbox.get()) is not None:
+                await context.write(message)
+        except (asyncio.CancelledError, grpc.aio.AioRpcError, grpc.aio.UsageError) as exc:
+            reason = f"stream broken: {type(exc).__name__}"
+        finally:
+            reader.cancel()
+            self.registry.remove(session, reason)
+
+    async def _read(self, context: Context, session: WorkerSession) -> None:
+        try:
+            while True:
+                message = await context.read()
+                if message is grpc.aio.EOF:
+                    break
+                kind = message.WhichOneof("message")
+                if kind == "heartbeat":
+                    session.touch()
+                    # Through the outbox: only the writer task may write.
+                    session.outbox.put_nowait(
+                        apb.ConnectResponse(
+                            heartbeat_ack=apb.HeartbeatAck(
+                                heartbeat_ttl_ms=session.heartbeat_ttl_ms()
+                            )
+                        )
+                    )
+                elif kind == "invoke_result":
+                    session.touch()
+                    session.on_invoke_result(message.invoke_result)
+                elif kind == "prepare_result":
+                    session.on_prepare_result(message.prepare_result)
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
+            pass
+        finally:
+            # Ending the writer ends the RPC, which removes the session.
+            session.close()

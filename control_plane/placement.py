@@ -1,0 +1,50 @@
+"""Choosing the worker for an invocation: a pure function of a snapshot.
+
+Order of preference, as the scheduling design asks: a worker holding an idle
+warm environment of the same function version; otherwise the worker with the
+most free memory that can run the architecture. A worker never gets more
+invocations in flight than its capacity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class WorkerSnapshot:
+    worker_id: str
+    capacity: int
+    memory_mb: int
+    in_flight: int
+    # Memory held by environments that currently run an invocation.
+    busy_memory_mb: int
+    architectures: frozenset[str]
+    # Idle warm environments per environment key (function version + revision).
+    idle: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def free_memory_mb(self) -> int:
+        return self.memory_mb - self.busy_memory_mb
+
+
+def place(
+    workers: Iterable[WorkerSnapshot], env_key: str, memory_mb: int, architecture: str
+) -> str | None:
+    """The id of the worker to run on, or None when every worker is full."""
+    candidates = [
+        w
+        for w in workers
+        if w.in_flight < w.capacity
+        and architecture in w.architectures
+        and w.free_memory_mb >= memory_mb
+    ]
+    if not candidates:
+        return None
+    warm = [w for w in candidates if w.idle.get(env_key, 0) > 0]
+    pool = warm or candidates
+    # Ties break on fewest invocations in flight, then the id, so that the
+    # choice is deterministic for a given snapshot.
+    best = max(pool, key=lambda w: (w.free_memory_mb, -w.in_flight, w.worker_id))
+    return best.worker_id

@@ -1,0 +1,91 @@
+"""The control plane process: stores, scheduler and gRPC server, with one
+lifecycle (start cleans up when it fails; stop cancels every loop)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+import grpc
+import structlog
+
+from lambdafleet.agent.v1 import agent_pb2_grpc
+from lambdafleet.functions.v1 import functions_pb2_grpc
+
+from .agent_service import AgentService
+from .functions_service import CodeService, FunctionService
+from .scheduler import Scheduler
+from .store import CodeStore, FunctionStore
+from .workers import WorkerRegistry
+
+log = structlog.get_logger(__name__)
+
+# Big enough for a 50 MB zip in a CreateFunction plus protobuf overhead.
+MAX_MESSAGE_BYTES = 80 * 1024 * 1024
+GRPC_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+class ControlPlane:
+    def __init__(self, data_dir: Path, listen: str, heartbeat_ttl_ms: int = 10_000) -> None:
+        self.data_dir = data_dir
+        self.listen = listen
+        self.heartbeat_ttl_ms = heartbeat_ttl_ms
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+        self._reaper: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.store = FunctionStore(self.data_dir / "state.db")
+        self.code = CodeStore(self.data_dir / "code")
+        self.registry = WorkerRegistry(self.heartbeat_ttl_ms)
+        self.scheduler = Scheduler(self.store, self.registry)
+        server = grpc.aio.server(options=GRPC_OPTIONS)
+        functions_pb2_grpc.add_FunctionServiceServicer_to_server(
+            FunctionService(self.store, self.code, self.scheduler), server
+        )
+        functions_pb2_grpc.add_CodeServiceServicer_to_server(CodeService(self.code), server)
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(self.registry), server)
+        try:
+            self.port = server.add_insecure_port(self.listen)
+            await server.start()
+        except BaseException:
+            await server.stop(None)
+            self.store.close()
+            raise
+        self._server = server
+        self._reaper = asyncio.create_task(self._reap_loop())
+        self.scheduler.resume_pending()
+        log.info(
+            "control_plane.started",
+            listen=self.listen,
+            port=self.port,
+            data_dir=str(self.data_dir),
+            transport="plaintext",
+        )
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(0.5)
+            self.registry.expire()
+
+    async def stop(self, grace: float = 2.0) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reaper
+        await self.scheduler.close()
+        for session in self.registry.live():
+            self.registry.remove(session, "control plane stopping")
+        if self._server is not None:
+            await self._server.stop(grace)
+        self.store.close()
+        log.info("control_plane.stopped")

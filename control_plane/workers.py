@@ -1,0 +1,173 @@
+"""Live worker sessions: what the control plane knows of each worker.
+
+A session exists while the worker's Connect stream is open and its heartbeats
+arrive within the TTL the control plane hands out. Work sent to a session that
+ends is failed at once, so no caller waits on a dead worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+
+import structlog
+
+from lambdafleet.agent.v1 import agent_pb2 as apb
+
+from .placement import WorkerSnapshot
+
+log = structlog.get_logger(__name__)
+
+
+class WorkerGone(Exception):
+    """The worker's session ended before it answered."""
+
+
+class WorkerSession:
+    def __init__(self, register: apb.Register, ttl_ms: int) -> None:
+        self.worker_id = register.worker_id
+        self.capacity = max(1, register.capacity)
+        self.memory_mb = register.memory_mb
+        self.architectures = frozenset(register.architectures or ["x86_64"])
+        self.ttl_ms = ttl_ms
+        self.deadline = time.monotonic() + ttl_ms / 1000
+        self.outbox: asyncio.Queue[apb.ConnectResponse | None] = asyncio.Queue()
+        self._invocations: dict[str, tuple[asyncio.Future[apb.InvokeResult], str, int]] = {}
+        self._prepares: dict[str, asyncio.Future[apb.PrepareResult]] = {}
+        self._ids = itertools.count()
+        self.in_flight = 0
+        self.busy_memory_mb = 0
+        # Believed idle warm environments per key; refreshed by results.
+        self.idle: Counter[str] = Counter()
+        self.closed = False
+
+    def snapshot(self) -> WorkerSnapshot:
+        return WorkerSnapshot(
+            worker_id=self.worker_id,
+            capacity=self.capacity,
+            memory_mb=self.memory_mb,
+            in_flight=self.in_flight,
+            busy_memory_mb=self.busy_memory_mb,
+            architectures=self.architectures,
+            idle=dict(self.idle),
+        )
+
+    def heartbeat_ttl_ms(self) -> int:
+        # Jitter spreads the heartbeats of many workers over time.
+        return int(self.ttl_ms * random.uniform(0.9, 1.0))
+
+    def touch(self) -> None:
+        self.deadline = time.monotonic() + self.ttl_ms / 1000
+
+    async def invoke(self, assignment: apb.InvokeAssignment, env_key: str) -> apb.InvokeResult:
+        if self.closed:
+            raise WorkerGone(self.worker_id)
+        memory = assignment.function.memory_size
+        future: asyncio.Future[apb.InvokeResult] = asyncio.get_running_loop().create_future()
+        self._invocations[assignment.invocation_id] = (future, env_key, memory)
+        self.in_flight += 1
+        self.busy_memory_mb += memory
+        if self.idle[env_key] > 0:
+            self.idle[env_key] -= 1
+        self.outbox.put_nowait(apb.ConnectResponse(invoke=assignment))
+        try:
+            return await future
+        finally:
+            self._invocations.pop(assignment.invocation_id, None)
+
+    def on_invoke_result(self, result: apb.InvokeResult) -> None:
+        entry = self._invocations.get(result.invocation_id)
+        if entry is None:
+            return
+        future, env_key, memory = entry
+        self.in_flight -= 1
+        self.busy_memory_mb -= memory
+        if result.status != apb.INVOKE_STATUS_SERVICE_ERROR:
+            self.idle[env_key] += 1
+        if not future.done():
+            future.set_result(result)
+
+    async def prepare(self, runtime: str) -> apb.PrepareResult:
+        if self.closed:
+            raise WorkerGone(self.worker_id)
+        prepare_id = f"{self.worker_id}-{next(self._ids)}"
+        future: asyncio.Future[apb.PrepareResult] = asyncio.get_running_loop().create_future()
+        self._prepares[prepare_id] = future
+        self.outbox.put_nowait(
+            apb.ConnectResponse(
+                prepare=apb.PrepareAssignment(prepare_id=prepare_id, runtime=runtime)
+            )
+        )
+        try:
+            return await future
+        finally:
+            self._prepares.pop(prepare_id, None)
+
+    def on_prepare_result(self, result: apb.PrepareResult) -> None:
+        future = self._prepares.get(result.prepare_id)
+        if future is not None and not future.done():
+            future.set_result(result)
+
+    def close(self) -> None:
+        """End the session: fail everything in flight, stop the writer."""
+        if self.closed:
+            return
+        self.closed = True
+        for future, _, _ in self._invocations.values():
+            if not future.done():
+                future.set_exception(WorkerGone(self.worker_id))
+        for pfuture in self._prepares.values():
+            if not pfuture.done():
+                pfuture.set_exception(WorkerGone(self.worker_id))
+        self.outbox.put_nowait(None)
+
+
+class WorkerRegistry:
+    def __init__(self, ttl_ms: int) -> None:
+        self.ttl_ms = ttl_ms
+        self.sessions: dict[str, WorkerSession] = {}
+        self._listeners: list[Callable[[], None]] = []
+        self.changed = asyncio.Event()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def add(self, session: WorkerSession) -> None:
+        previous = self.sessions.get(session.worker_id)
+        if previous is not None:
+            # The same worker reconnected (restart or broken stream): its old
+            # session's work is lost with the old process.
+            log.info("worker.replaced", worker_id=session.worker_id)
+            previous.close()
+        self.sessions[session.worker_id] = session
+        log.info("worker.registered", worker_id=session.worker_id, capacity=session.capacity)
+        self._notify()
+
+    def remove(self, session: WorkerSession, reason: str) -> None:
+        session.close()
+        if self.sessions.get(session.worker_id) is session:
+            del self.sessions[session.worker_id]
+            log.info("worker.gone", worker_id=session.worker_id, reason=reason)
+            self._notify()
+
+    def live(self) -> list[WorkerSession]:
+        return [s for s in self.sessions.values() if not s.closed]
+
+    def get(self, worker_id: str) -> WorkerSession | None:
+        return self.sessions.get(worker_id)
+
+    def expire(self, now: float | None = None) -> list[WorkerSession]:
+        """Remove the sessions whose heartbeat TTL has passed."""
+        now = time.monotonic() if now is None else now
+        expired = [s for s in self.live() if s.deadline < now]
+        for session in expired:
+            self.remove(session, "heartbeat TTL expired")
+        return expired

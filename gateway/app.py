@@ -1,0 +1,211 @@
+"""The gateway's HTTP side: AWS's Lambda REST API on Tornado, plus the
+`/_fleet/` endpoints of lambdafleet itself."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from typing import Any
+
+import grpc
+import structlog
+import tornado.web
+
+from lambdafleet.errors import from_rpc_error
+from lambdafleet.functions.v1 import functions_pb2 as pb
+from lambdafleet.functions.v1 import functions_pb2_grpc
+
+from . import protocol, validation
+from .operations import HANDLERS, Call
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_REGION = "us-east-1"
+# Largest body the gateway reads at all; per-operation limits are below it.
+MAX_BODY_BYTES = 80 * 1024 * 1024
+# AWS's request size limits, with its messages' figures.
+REQUEST_LIMITS = {
+    "CreateFunction": (70_167_211, "RequestEntityTooLargeException"),
+    "UpdateFunctionCode": (70_167_211, "RequestEntityTooLargeException"),
+    "Invoke": (6_291_456, "RequestTooLargeException"),
+}
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/")
+
+
+class Settings:
+    def __init__(self, channel: grpc.aio.Channel, account_id: str) -> None:
+        self.channel = channel
+        self.stub = functions_pb2_grpc.FunctionServiceStub(channel)
+        self.code = functions_pb2_grpc.CodeServiceStub(channel)
+        self.account_id = account_id
+
+
+def identity(authorization: str, default_account: str) -> tuple[str, str]:
+    """Region and account of a SigV4-signed request. Any credentials are
+    accepted; an access key of twelve digits selects that account."""
+    match = _CREDENTIAL.search(authorization)
+    if not match:
+        return DEFAULT_REGION, default_account
+    access_key, region = match.groups()
+    account = access_key if re.fullmatch(r"\d{12}", access_key) else default_account
+    return region, account
+
+
+class _Base(tornado.web.RequestHandler):
+    def initialize(self, settings: Settings) -> None:
+        self.fleet = settings
+
+    def send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.set_status(status)
+        for name, value in headers.items():
+            self.set_header(name, value)
+        self.finish(body)
+
+
+class LambdaApiHandler(_Base):
+    """Every Lambda API call: route by the service model, validate, call the
+    control plane, answer in AWS's shape."""
+
+    async def _handle(self) -> None:
+        request_id = str(uuid.uuid4())
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        started = time.perf_counter()
+        self.set_header("x-amzn-RequestId", request_id)
+        operation = "unknown"
+        try:
+            matched = protocol.match(self.request.method or "GET", self.request.path)
+            if matched is None:
+                raise protocol.AwsError(
+                    "UnknownOperationException", "Unknown operation", status=404
+                ) if hasattr(protocol.AwsError, "status") else protocol.AwsError(
+                    "UnknownOperationException", "Unknown operation"
+                )
+            op, labels = matched
+            operation = op.name
+            limit = REQUEST_LIMITS.get(operation)
+            if limit is not None and len(self.request.body) > limit[0]:
+                raise protocol.AwsError(
+                    limit[1],
+                    f"Request must be smaller than {limit[0]} bytes for the "
+                    f"{'InvokeFunction' if operation == 'Invoke' else operation} operation",
+                )
+            params = protocol.parse_request(
+                op,
+                labels,
+                {k: [v.decode() for v in vs] for k, vs in self.request.query_arguments.items()},
+                self.request.headers,
+                self.request.body,
+            )
+            validation.validate(op, params)
+            handler = HANDLERS.get(operation)
+            if handler is None:
+                raise protocol.AwsError(
+                    "ServiceException",
+                    f"lambdafleet does not implement the {operation} operation yet.",
+                )
+            region, account = identity(
+                self.request.headers.get("Authorization", ""), self.fleet.account_id
+            )
+            call = Call(
+                context=pb.RequestContext(
+                    account_id=account, region=region, request_id=request_id
+                ),
+                operation=operation,
+                params=params,
+                stub=self.fleet.stub,
+                base_url=f"{self.request.protocol}://{self.request.host}",
+            )
+            output = await handler(call)
+            status, headers, body = protocol.serialize_response(op, output)
+        except protocol.AwsError as exc:
+            status, headers, body = protocol.serialize_error(exc.code, exc.message, exc.extra)
+        except grpc.aio.AioRpcError as exc:
+            error = from_rpc_error(exc)
+            if error is None:
+                log.error("gateway.control_plane_error", code=str(exc.code()), details=exc.details())
+                status, headers, body = protocol.serialize_error(
+                    "ServiceException", "The control plane is unavailable. Try again."
+                )
+            else:
+                status, headers, body = protocol.serialize_error(
+                    error.code, error.message, dict(error.fields)
+                )
+        except Exception:
+            log.exception("gateway.unhandled", operation=operation)
+            status, headers, body = protocol.serialize_error(
+                "ServiceException", "An internal error occurred."
+            )
+        log.info(
+            "api.call",
+            operation=operation,
+            status=status,
+            ms=round((time.perf_counter() - started) * 1000, 2),
+        )
+        self.send(status, headers, body)
+
+    async def get(self, *_: str) -> None:
+        await self._handle()
+
+    async def post(self, *_: str) -> None:
+        await self._handle()
+
+    async def put(self, *_: str) -> None:
+        await self._handle()
+
+    async def delete(self, *_: str) -> None:
+        await self._handle()
+
+    async def patch(self, *_: str) -> None:
+        await self._handle()
+
+
+class HealthHandler(_Base):
+    async def get(self) -> None:
+        try:
+            status = await self.fleet.stub.GetClusterStatus(
+                pb.GetClusterStatusRequest(), timeout=2
+            )
+        except grpc.aio.AioRpcError:
+            self.send(503, {"Content-Type": "application/json"},
+                      json.dumps({"status": "control plane unavailable", "workers": 0}).encode())
+            return
+        ok = status.ready
+        body: dict[str, Any] = {
+            "status": "ok" if ok else "no live worker",
+            "workers": status.live_workers,
+        }
+        self.send(200 if ok else 503, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
+
+class CodeHandler(_Base):
+    """GetFunction's Code.Location: the package, streamed from the control plane."""
+
+    async def get(self, hex_digest: str) -> None:
+        import base64
+
+        sha = base64.b64encode(bytes.fromhex(hex_digest)).decode()
+        self.set_header("Content-Type", "application/zip")
+        try:
+            async for part in self.fleet.code.DownloadCode(pb.DownloadCodeRequest(code_sha256=sha)):
+                self.write(part.chunk)
+                await self.flush()
+        except grpc.aio.AioRpcError:
+            if not self._headers_written:
+                self.send(404, {}, b"")
+                return
+        self.finish()
+
+
+def make_app(settings: Settings) -> tornado.web.Application:
+    args = {"settings": settings}
+    return tornado.web.Application(
+        [
+            (r"/_fleet/health", HealthHandler, args),
+            (r"/_fleet/code/([0-9a-f]{64})", CodeHandler, args),
+            (r"/(.*)", LambdaApiHandler, args),
+        ],
+        log_function=lambda handler: None,
+    )

@@ -1,0 +1,49 @@
+"""The gateway process: a Tornado HTTP server and a channel to the control plane."""
+
+from __future__ import annotations
+
+import grpc
+import structlog
+import tornado.httpserver
+import tornado.netutil
+
+from .app import MAX_BODY_BYTES, Settings, make_app
+
+log = structlog.get_logger(__name__)
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", MAX_BODY_BYTES),
+    ("grpc.max_send_message_length", MAX_BODY_BYTES),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
+
+
+class Gateway:
+    def __init__(self, control_plane: str, host: str, port: int, account_id: str) -> None:
+        self.control_plane = control_plane
+        self.host = host
+        self.port = port
+        self.account_id = account_id
+
+    async def start(self) -> None:
+        self.channel = grpc.aio.insecure_channel(self.control_plane, options=CHANNEL_OPTIONS)
+        settings = Settings(self.channel, self.account_id)
+        self.http = tornado.httpserver.HTTPServer(
+            make_app(settings), max_body_size=MAX_BODY_BYTES, idle_connection_timeout=600
+        )
+        sockets = tornado.netutil.bind_sockets(self.port, self.host)
+        self.http.add_sockets(sockets)
+        self.port = sockets[0].getsockname()[1]
+        log.info(
+            "gateway.started", host=self.host, port=self.port, control_plane=self.control_plane
+        )
+
+    async def stop(self) -> None:
+        self.http.stop()
+        await self.http.close_all_connections()
+        await self.channel.close()
+        log.info("gateway.stopped")

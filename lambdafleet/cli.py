@@ -1,0 +1,213 @@
+"""The `lambdafleet` command.
+
+Every flag may also come from the environment as LAMBDAFLEET_<FLAG>, e.g.
+LAMBDAFLEET_CONTROL_PLANE for --control-plane.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from . import __version__, logs
+
+log = structlog.get_logger("lambdafleet")
+
+DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "lambdafleet"
+
+
+def _env(flag: str, default: Any) -> Any:
+    return os.environ.get("LAMBDAFLEET_" + flag.lstrip("-").replace("-", "_").upper(), default)
+
+
+def _add(parser: argparse.ArgumentParser, flag: str, default: Any, **kw: Any) -> None:
+    parser.add_argument(flag, default=_env(flag, default), **kw)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lambdafleet",
+        description="An AWS Lambda emulator whose parts run on different hosts.",
+    )
+    parser.add_argument("--version", action="version", version=__version__)
+    _add(parser, "--log-level", "info", help="debug, info, warning or error")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="gateway, control plane and workers on this machine")
+    _add(up, "--host", "127.0.0.1", help="address the gateway listens on")
+    _add(up, "--port", 4566, type=int, help="port of the gateway")
+    _add(up, "--data-dir", str(DEFAULT_DATA_DIR), help="where state survives restarts")
+    _add(up, "--workers", 1, type=int, help="number of workers on the local Docker daemon")
+    _add(up, "--account-id", "000000000000", help="default AWS account")
+    _add(up, "--docker-host", None, help="Docker daemon URL (default: DOCKER_HOST or local)")
+    _add(up, "--capacity", 64, type=int, help="environments per worker")
+
+    cp = sub.add_parser("control-plane", help="run the control plane")
+    _add(cp, "--listen", "0.0.0.0:4567", help="HOST:PORT for gRPC")
+    _add(cp, "--data-dir", str(DEFAULT_DATA_DIR), help="where state survives restarts")
+    _add(cp, "--heartbeat-ttl-ms", 10_000, type=int, help="worker heartbeat TTL")
+
+    gw = sub.add_parser("gateway", help="run the AWS Lambda API gateway")
+    _add(gw, "--control-plane", "127.0.0.1:4567", help="HOST:PORT of the control plane")
+    _add(gw, "--host", "127.0.0.1", help="address to listen on")
+    _add(gw, "--port", 4566, type=int, help="port to listen on")
+    _add(gw, "--account-id", "000000000000", help="default AWS account")
+
+    wk = sub.add_parser("worker", help="run a worker on a Docker daemon")
+    _add(wk, "--control-plane", "127.0.0.1:4567", help="HOST:PORT of the control plane")
+    _add(wk, "--docker-host", None, help="Docker daemon URL (default: DOCKER_HOST or local)")
+    _add(
+        wk,
+        "--advertise-address",
+        None,
+        help="address at which function containers reach this worker's Runtime API "
+        "(default: the gateway of the daemon's bridge network)",
+    )
+    _add(wk, "--runtime-api-port", 0, type=int, help="Runtime API port (0: any free port)")
+    _add(wk, "--worker-id", socket.gethostname(), help="stable id of this worker")
+    _add(wk, "--capacity", 64, type=int, help="environments at once")
+    _add(wk, "--cache-dir", None, help="where fetched code is cached")
+
+    images = sub.add_parser("images", help="runtime images")
+    images_sub = images.add_subparsers(dest="images_command", required=True)
+    build = images_sub.add_parser("build", help="build local runtime images (offline)")
+    build.add_argument("runtimes", nargs="*", default=["python3.11"])
+    _add(build, "--docker-host", None, help="Docker daemon URL (default: DOCKER_HOST or local)")
+    return parser
+
+
+async def _serve(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
+    """Start, wait for SIGINT or SIGTERM, then stop cleanly."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        await start()
+        await stopping.wait()
+        log.info("shutdown.requested")
+    finally:
+        await stop()
+
+
+async def _up(args: argparse.Namespace) -> None:
+    from .control_plane.server import ControlPlane
+    from .gateway.server import Gateway
+    from .worker.agent import Worker
+
+    data_dir = Path(args.data_dir).expanduser()
+    control_plane = ControlPlane(data_dir, "127.0.0.1:0")
+    workers: list[Worker] = []
+    gateway: Gateway | None = None
+    # Worker ids are stable for one data dir, so a restart after a crash
+    # finds and removes the containers its previous run left behind.
+    tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:8]
+
+    async def start() -> None:
+        nonlocal gateway
+        await control_plane.start()
+        address = f"127.0.0.1:{control_plane.port}"
+        for i in range(args.workers):
+            worker = Worker(
+                control_plane=address,
+                worker_id=f"up-{tag}-{i}",
+                docker_host=args.docker_host,
+                capacity=args.capacity,
+                cache_dir=data_dir / f"worker-{i}" / "code",
+            )
+            workers.append(worker)
+            await worker.start()
+        gateway = Gateway(address, args.host, int(args.port), args.account_id)
+        await gateway.start()
+        print(
+            f"lambdafleet is up: http://{args.host}:{gateway.port} "
+            f"({len(workers)} worker(s), data in {data_dir})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    async def stop() -> None:
+        if gateway is not None:
+            with contextlib.suppress(Exception):
+                await gateway.stop()
+        for worker in workers:
+            try:
+                await worker.stop()
+            except Exception:
+                log.exception("worker.stop_failed", worker_id=worker.worker_id)
+        await control_plane.stop()
+
+    await _serve(start, stop)
+
+
+async def _control_plane(args: argparse.Namespace) -> None:
+    from .control_plane.server import ControlPlane
+
+    cp = ControlPlane(Path(args.data_dir).expanduser(), args.listen, int(args.heartbeat_ttl_ms))
+    await _serve(cp.start, cp.stop)
+
+
+async def _gateway(args: argparse.Namespace) -> None:
+    from .gateway.server import Gateway
+
+    gw = Gateway(args.control_plane, args.host, int(args.port), args.account_id)
+    await _serve(gw.start, gw.stop)
+
+
+async def _worker(args: argparse.Namespace) -> None:
+    from .worker.agent import Worker
+
+    worker = Worker(
+        control_plane=args.control_plane,
+        worker_id=args.worker_id,
+        docker_host=args.docker_host,
+        advertise_address=args.advertise_address,
+        runtime_api_port=int(args.runtime_api_port),
+        capacity=int(args.capacity),
+        cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+    )
+    await _serve(worker.start, worker.stop)
+
+
+def _images_build(args: argparse.Namespace) -> int:
+    import docker
+
+    from .worker.images import build_runtime_image
+
+    client = (
+        docker.DockerClient(base_url=args.docker_host) if args.docker_host else docker.from_env()
+    )
+    for runtime in args.runtimes:
+        image = build_runtime_image(client, runtime, lambda msg: print(msg, file=sys.stderr))
+        print(image)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logs.configure(args.log_level)
+    if args.command == "images":
+        return _images_build(args)
+    runners = {
+        "up": _up,
+        "control-plane": _control_plane,
+        "gateway": _gateway,
+        "worker": _worker,
+    }
+    asyncio.run(runners[args.command](args))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,253 @@
+"""The worker agent: registers with the control plane, keeps its session
+alive, runs what it is assigned, and owns every container on its daemon.
+
+The agent dials the control plane and holds one stream; when the stream
+breaks (control plane restart, network), it reconnects with backoff and
+registers again by itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from pathlib import Path
+
+import docker
+import grpc
+import structlog
+
+from lambdafleet import __version__
+from lambdafleet.agent.v1 import agent_pb2 as apb
+from lambdafleet.agent.v1 import agent_pb2_grpc
+from lambdafleet.functions.v1 import functions_pb2_grpc
+
+from . import runtime_api
+from .code_cache import CodeCache
+from .containers import Containers
+from .images import ImageResolver
+from .pool import Pool
+
+log = structlog.get_logger(__name__)
+
+CHANNEL_OPTIONS = [
+    ("grpc.max_receive_message_length", 80 * 1024 * 1024),
+    ("grpc.max_send_message_length", 80 * 1024 * 1024),
+    ("grpc.keepalive_time_ms", 10_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2_000),
+]
+
+
+def _env_float(name: str, default: float) -> float:
+    try:
+        return float(os.environ.get(name, default))
+    except ValueError:
+        return default
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        control_plane: str,
+        worker_id: str,
+        docker_host: str | None = None,
+        advertise_address: str | None = None,
+        runtime_api_port: int = 0,
+        capacity: int = 64,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.control_plane = control_plane
+        self.worker_id = worker_id
+        self.docker_host = docker_host
+        self.advertise_address = advertise_address
+        self.runtime_api_port = runtime_api_port
+        self.capacity = capacity
+        self.cache_dir = cache_dir or Path.home() / ".cache" / "lambdafleet" / "code"
+        self.keepalive_s = _env_float("LAMBDA_KEEPALIVE_MS", 600_000) / 1000
+        self.startup_timeout_s = _env_float("LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT", 20)
+        self.registered = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    async def start(self) -> None:
+        self.client = await asyncio.to_thread(self._docker_client)
+        self.containers = Containers(
+            self.client, self.worker_id, os.environ.get("LAMBDA_DOCKER_NETWORK") or None
+        )
+        removed = await self.containers.remove_all()
+        if removed:
+            log.info("worker.orphans_removed", count=removed)
+        host = self.advertise_address or await asyncio.to_thread(self.containers.bridge_gateway)
+        # /etc/hosts needs an address, not a name.
+        host_ip = await asyncio.to_thread(socket.gethostbyname, host)
+        self.channel = grpc.aio.insecure_channel(self.control_plane, options=CHANNEL_OPTIONS)
+        self.images = ImageResolver(os.environ.get("LAMBDA_RUNTIME_IMAGE_MAPPING"), self.client)
+        self.pool = Pool(
+            containers=self.containers,
+            images=self.images,
+            code=CodeCache(self.cache_dir, functions_pb2_grpc.CodeServiceStub(self.channel)),
+            runtime_api_host=host_ip,
+            runtime_api_port=0,
+            capacity=self.capacity,
+            keepalive_s=self.keepalive_s,
+            startup_timeout_s=self.startup_timeout_s,
+        )
+        self.http, port = runtime_api.serve(self.pool.lookup, "0.0.0.0", self.runtime_api_port)
+        self.pool.runtime_api_port = port
+        self.containers.watch_exits(self.pool.on_container_exit)
+        self.memory_mb = await asyncio.to_thread(
+            lambda: int(self.client.info().get("MemTotal", 0)) // (1024 * 1024)
+        )
+        self._tasks = [
+            asyncio.create_task(self._session_loop(), name="session"),
+            asyncio.create_task(self._reap_loop(), name="keepalive"),
+        ]
+        log.info(
+            "worker.started",
+            worker_id=self.worker_id,
+            control_plane=self.control_plane,
+            runtime_api=f"{host_ip}:{port}",
+            docker_host=self.docker_host or os.environ.get("DOCKER_HOST", "local"),
+        )
+
+    def _docker_client(self) -> docker.DockerClient:
+        if self.docker_host:
+            return docker.DockerClient(base_url=self.docker_host, timeout=120)
+        return docker.from_env(timeout=120)
+
+    async def _reap_loop(self) -> None:
+        while True:
+            await asyncio.sleep(min(5.0, max(0.1, self.keepalive_s / 4)))
+            await self.pool.reap_idle()
+
+    async def _session_loop(self) -> None:
+        backoff = 0.2
+        while not self._stopping:
+            try:
+                await self._session()
+                backoff = 0.2
+            except (grpc.aio.AioRpcError, ConnectionError) as exc:
+                code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
+                log.warning("worker.session_lost", error=str(code or exc))
+            self.registered.clear()
+            if self._stopping:
+                return
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 2.0)
+
+    async def _session(self) -> None:
+        stub = agent_pb2_grpc.AgentServiceStub(self.channel)
+        call = stub.Connect(wait_for_ready=True)
+        outbox: asyncio.Queue[apb.ConnectRequest] = asyncio.Queue()
+        await call.write(
+            apb.ConnectRequest(
+                register=apb.Register(
+                    worker_id=self.worker_id,
+                    capacity=self.capacity,
+                    memory_mb=self.memory_mb,
+                    architectures=["x86_64"],
+                    version=__version__,
+                )
+            )
+        )
+        first = await call.read()
+        if first is grpc.aio.EOF or not first.HasField("registered"):
+            raise ConnectionError("control plane did not accept the registration")
+        ttl_ms = first.registered.heartbeat_ttl_ms
+        self.registered.set()
+        log.info("worker.registered", worker_id=self.worker_id, heartbeat_ttl_ms=ttl_ms)
+
+        async def write_loop() -> None:
+            while True:
+                await call.write(await outbox.get())
+
+        async def heartbeat_loop() -> None:
+            while True:
+                await asyncio.sleep(ttl_ms / 3000)
+                outbox.put_nowait(
+                    apb.ConnectRequest(
+                        heartbeat=apb.Heartbeat(running_environments=len(self.pool.environments))
+                    )
+                )
+
+        tasks = [asyncio.create_task(write_loop()), asyncio.create_task(heartbeat_loop())]
+        work: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                message = await call.read()
+                if message is grpc.aio.EOF:
+                    raise ConnectionError("control plane closed the session")
+                kind = message.WhichOneof("message")
+                if kind == "invoke":
+                    task = asyncio.create_task(self._invoke(message.invoke, outbox))
+                elif kind == "prepare":
+                    task = asyncio.create_task(self._prepare(message.prepare, outbox))
+                elif kind == "heartbeat_ack":
+                    ttl_ms = message.heartbeat_ack.heartbeat_ttl_ms or ttl_ms
+                    continue
+                else:
+                    continue
+                work.add(task)
+                task.add_done_callback(work.discard)
+        finally:
+            for t in tasks:
+                t.cancel()
+            call.cancel()
+
+    async def _invoke(
+        self, assignment: apb.InvokeAssignment, outbox: asyncio.Queue[apb.ConnectRequest]
+    ) -> None:
+        structlog.contextvars.bind_contextvars(
+            request_id=assignment.request_id, invocation_id=assignment.invocation_id
+        )
+        try:
+            result = await self.pool.invoke(assignment)
+        except Exception as exc:
+            log.exception("invoke.failed")
+            result = apb.InvokeResult(
+                invocation_id=assignment.invocation_id,
+                status=apb.INVOKE_STATUS_SERVICE_ERROR,
+                error_message=str(exc),
+            )
+        log.info(
+            "invoke.done",
+            status=apb.InvokeStatus.Name(result.status),
+            cold_start=result.cold_start,
+        )
+        outbox.put_nowait(apb.ConnectRequest(invoke_result=result))
+
+    async def _prepare(
+        self, assignment: apb.PrepareAssignment, outbox: asyncio.Queue[apb.ConnectRequest]
+    ) -> None:
+        result = apb.PrepareResult(prepare_id=assignment.prepare_id)
+        try:
+            image = await self.images.ensure(
+                assignment.runtime,
+                progress=lambda msg: log.info("image.progress", runtime=assignment.runtime, msg=msg),
+            )
+            result.ok = True
+            log.info("runtime.ready", runtime=assignment.runtime, image=image)
+        except Exception as exc:
+            result.error_message = str(exc)
+            log.warning("runtime.unavailable", runtime=assignment.runtime, error=str(exc))
+        outbox.put_nowait(apb.ConnectRequest(prepare_result=result))
+
+    async def stop(self) -> None:
+        """Shut down: close the session, then remove every container."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await self.pool.close()
+        removed = await self.containers.remove_all()
+        self.containers.close()
+        self.http.stop()
+        await self.channel.close()
+        log.info("worker.stopped", worker_id=self.worker_id, containers_removed=removed)

@@ -1,0 +1,148 @@
+"""One execution environment: a container running a runtime client, and the
+Runtime API conversation with it. No Docker calls here: the pool creates and
+removes containers; this class only tracks what the runtime has said.
+
+Status: STARTING (container up, runtime not yet polling) -> READY (waiting in
+`next`) -> INVOKING (an event handed out) -> READY ... -> STOPPED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+
+from lambdafleet.agent.v1 import agent_pb2 as apb
+
+
+class Status(enum.Enum):
+    STARTING = "starting"
+    READY = "ready"
+    INVOKING = "invoking"
+    STOPPED = "stopped"
+
+
+@dataclass
+class Invocation:
+    request_id: str
+    payload: bytes
+    deadline_unix_ms: int
+    function_arn: str
+    client_context: str
+    answer: asyncio.Future[Answer] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """How the runtime answered one invocation."""
+
+    payload: bytes
+    # Empty for success; "Unhandled" (AWS's X-Amz-Function-Error) for errors.
+    function_error: str = ""
+
+
+class EnvironmentStopped(Exception):
+    """The environment ended (container exit or init error) mid-way."""
+
+    def __init__(self, message: str, answer: Answer | None = None) -> None:
+        super().__init__(message)
+        self.answer = answer
+
+
+class Environment:
+    def __init__(self, spec: apb.FunctionSpec, key: str) -> None:
+        self.id = secrets.token_hex(16)
+        # The runtime reaches the Runtime API through this name, mapped to the
+        # worker in the container's /etc/hosts: the Host header it sends then
+        # tells the worker's one server which environment is speaking.
+        self.hostname = f"lf-{self.id}"
+        self.spec = spec
+        self.key = key
+        self.status = Status.STARTING
+        self.container_id = ""
+        self.cold = True
+        self.last_used = time.monotonic()
+        self.started = asyncio.get_running_loop().create_future()
+        self._waiter: asyncio.Future[Invocation] | None = None
+        self._queued: Invocation | None = None
+        self.current: Invocation | None = None
+
+    # -- called by the pool -------------------------------------------------
+
+    def invoke(self, invocation: Invocation) -> None:
+        self.status = Status.INVOKING
+        self.current = invocation
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(invocation)
+            self._waiter = None
+        else:
+            self._queued = invocation
+
+    def stop(self, reason: str, answer: Answer | None = None) -> None:
+        if self.status is Status.STOPPED:
+            return
+        self.status = Status.STOPPED
+        error = EnvironmentStopped(reason, answer)
+        if not self.started.done():
+            self.started.set_exception(error)
+            self.started.exception()  # mark retrieved: nobody may be waiting
+        if self.current is not None and not self.current.answer.done():
+            self.current.answer.set_exception(error)
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.cancel()
+
+    # -- called by the Runtime API server --------------------------------------
+
+    def next(self) -> asyncio.Future[Invocation]:
+        """The runtime asks for its next event."""
+        loop = asyncio.get_running_loop()
+        if not self.started.done():
+            self.started.set_result(None)
+        if self.status is Status.STARTING:
+            self.status = Status.READY
+        waiter: asyncio.Future[Invocation] = loop.create_future()
+        if self._queued is not None:
+            waiter.set_result(self._queued)
+            self._queued = None
+        elif self.status is Status.STOPPED:
+            waiter.cancel()
+        else:
+            self._waiter = waiter
+        return waiter
+
+    def respond(self, request_id: str, payload: bytes) -> bool:
+        return self._finish(request_id, Answer(payload))
+
+    def fail(self, request_id: str, payload: bytes, error_type: str) -> bool:
+        return self._finish(request_id, Answer(error_document(payload, error_type), "Unhandled"))
+
+    def init_error(self, payload: bytes, error_type: str) -> None:
+        answer = Answer(error_document(payload, error_type), "Unhandled")
+        self.stop("init error", answer)
+
+    def _finish(self, request_id: str, answer: Answer) -> bool:
+        current = self.current
+        if current is None or current.request_id != request_id or current.answer.done():
+            return False
+        current.answer.set_result(answer)
+        self.current = None
+        self.status = Status.READY
+        self.last_used = time.monotonic()
+        return True
+
+
+def error_document(payload: bytes, error_type: str) -> bytes:
+    """The error payload AWS returns: the runtime's JSON document, or one built
+    from the error type when the runtime sent none."""
+    try:
+        doc = json.loads(payload) if payload else None
+    except ValueError:
+        doc = None
+    if isinstance(doc, dict):
+        return payload
+    return json.dumps({"errorMessage": payload.decode(errors="replace"), "errorType": error_type or "Runtime.Unknown"}).encode()

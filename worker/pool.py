@@ -1,0 +1,259 @@
+"""The environments of one worker: reuse a warm one of the same function
+version, otherwise start a container; one invocation per environment at a
+time; idle environments stop after the keep-alive."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from datetime import UTC, datetime
+
+import structlog
+
+from lambdafleet.agent.v1 import agent_pb2 as apb
+
+from .code_cache import CodeCache
+from .containers import LABEL_ENVIRONMENT, LABEL_FUNCTION, LABEL_VERSION, Containers
+from .environment import Answer, Environment, EnvironmentStopped, Invocation, Status
+from .images import ImageResolver
+
+log = structlog.get_logger(__name__)
+
+
+def env_key(spec: apb.FunctionSpec) -> str:
+    return f"{spec.function_arn}:{spec.version}#{spec.revision_id}"
+
+
+def _error(error_type: str, message: str) -> bytes:
+    return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
+
+
+class Pool:
+    def __init__(
+        self,
+        *,
+        containers: Containers,
+        images: ImageResolver,
+        code: CodeCache,
+        runtime_api_host: str,
+        runtime_api_port: int,
+        capacity: int,
+        keepalive_s: float,
+        startup_timeout_s: float,
+    ) -> None:
+        self.containers = containers
+        self.images = images
+        self.code = code
+        self.runtime_api_host = runtime_api_host
+        self.runtime_api_port = runtime_api_port
+        self.capacity = capacity
+        self.keepalive_s = keepalive_s
+        self.startup_timeout_s = startup_timeout_s
+        self.by_host: dict[str, Environment] = {}
+        self.by_container: dict[str, Environment] = {}
+        # Environments started but not yet holding a container id.
+        self._starting = 0
+
+    def lookup(self, hostname: str) -> Environment | None:
+        return self.by_host.get(hostname)
+
+    @property
+    def environments(self) -> list[Environment]:
+        return list(self.by_host.values())
+
+    # -- invocation -----------------------------------------------------------
+
+    async def invoke(self, assignment: apb.InvokeAssignment) -> apb.InvokeResult:
+        spec = assignment.function
+        result = apb.InvokeResult(invocation_id=assignment.invocation_id)
+        env = self._take_idle(env_key(spec))
+        if env is None:
+            try:
+                env = await self._start(spec)
+            except EnvironmentStopped as exc:
+                # The runtime died or failed to initialise: AWS answers such
+                # an invocation as a function error.
+                answer = exc.answer or Answer(
+                    _error("Runtime.ExitError", f"RequestId: {assignment.invocation_id} Error: {exc}"),
+                    "Unhandled",
+                )
+                result.status = apb.INVOKE_STATUS_FUNCTION_ERROR
+                result.payload = answer.payload
+                result.function_error = answer.function_error
+                result.cold_start = True
+                return result
+            except Exception as exc:
+                log.warning("environment.start_failed", error=repr(exc))
+                result.status = apb.INVOKE_STATUS_SERVICE_ERROR
+                result.error_message = f"Could not start an environment: {exc}"
+                return result
+        result.cold_start = env.cold
+        env.cold = False
+        invocation = Invocation(
+            request_id=assignment.invocation_id,
+            payload=assignment.payload,
+            # The timeout runs from the hand-off to the runtime, not from when
+            # the request arrived: AWS does not count init against it.
+            deadline_unix_ms=int((time.time() + spec.timeout) * 1000),
+            function_arn=spec.function_arn,
+            client_context=assignment.client_context,
+        )
+        env.invoke(invocation)
+        try:
+            answer = await asyncio.wait_for(asyncio.shield(invocation.answer), spec.timeout)
+        except TimeoutError:
+            answer = Answer(
+                _error(
+                    "Sandbox.Timedout",
+                    f"RequestId: {invocation.request_id} Error: Task timed out after "
+                    f"{spec.timeout:.2f} seconds",
+                ),
+                "Unhandled",
+            )
+            await self.discard(env, "timed out")
+        except EnvironmentStopped as exc:
+            answer = exc.answer or Answer(
+                _error(
+                    "Runtime.ExitError",
+                    f"RequestId: {invocation.request_id} Error: Runtime exited with error: {exc}",
+                ),
+                "Unhandled",
+            )
+            await self.discard(env, str(exc))
+        result.payload = answer.payload
+        if answer.function_error:
+            result.status = apb.INVOKE_STATUS_FUNCTION_ERROR
+            result.function_error = answer.function_error
+        else:
+            result.status = apb.INVOKE_STATUS_SUCCESS
+        return result
+
+    def _take_idle(self, key: str) -> Environment | None:
+        best: Environment | None = None
+        for env in self.by_host.values():
+            if env.key == key and env.status is Status.READY and env.current is None:
+                if best is None or env.last_used > best.last_used:
+                    best = env
+        if best is not None:
+            # Claimed now, before any await, so no one else takes it.
+            best.status = Status.INVOKING
+        return best
+
+    async def _make_room(self) -> None:
+        """Stop the least recently used idle environment when full."""
+        while len(self.by_host) + self._starting >= self.capacity:
+            idle = [e for e in self.by_host.values() if e.status is Status.READY and e.current is None]
+            if not idle:
+                return  # the control plane never places beyond capacity
+            await self.discard(min(idle, key=lambda e: e.last_used), "evicted for capacity")
+
+    async def _start(self, spec: apb.FunctionSpec) -> Environment:
+        await self._make_room()
+        self._starting += 1
+        env = Environment(spec, env_key(spec))
+        self.by_host[env.hostname] = env
+        started = time.monotonic()
+        try:
+            image = await self.images.ensure(spec.runtime)
+            code_tar = await self.code.tar(spec.code_sha256)
+            env.container_id = await self.containers.create_and_start(
+                image=image,
+                command=[spec.handler],
+                name=_container_name(self.containers.worker_id, spec.function_name, env.id),
+                environment=self._environment(spec, env),
+                labels={
+                    LABEL_FUNCTION: spec.function_arn,
+                    LABEL_VERSION: spec.version,
+                    LABEL_ENVIRONMENT: env.id,
+                },
+                extra_hosts={env.hostname: self.runtime_api_host},
+                memory_mb=spec.memory_size,
+                code_tar=code_tar,
+            )
+            self.by_container[env.container_id] = env
+            await asyncio.wait_for(asyncio.shield(env.started), self.startup_timeout_s)
+        except BaseException as exc:
+            await self.discard(env, f"start failed: {exc!r}")
+            if isinstance(exc, TimeoutError):
+                raise RuntimeError(
+                    f"the runtime did not start within {self.startup_timeout_s:.0f} s"
+                ) from exc
+            raise
+        finally:
+            self._starting -= 1
+        log.info(
+            "environment.started",
+            environment=env.id,
+            function=spec.function_name,
+            ms=round((time.monotonic() - started) * 1000, 1),
+        )
+        return env
+
+    def _environment(self, spec: apb.FunctionSpec, env: Environment) -> dict[str, str]:
+        today = datetime.now(UTC).strftime("%Y/%m/%d")
+        variables = dict(spec.environment)
+        # Reserved variables win over the function's own, as on AWS.
+        variables.update(
+            {
+                "AWS_LAMBDA_RUNTIME_API": f"{env.hostname}:{self.runtime_api_port}",
+                "_HANDLER": spec.handler,
+                "AWS_REGION": spec.region,
+                "AWS_DEFAULT_REGION": spec.region,
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
+                "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
+                "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[{spec.version}]{env.id}",
+                "LAMBDA_TASK_ROOT": "/var/task",
+                "LAMBDA_RUNTIME_DIR": "/var/runtime",
+                "TZ": ":UTC",
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_SESSION_TOKEN": "test",
+            }
+        )
+        return variables
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def discard(self, env: Environment, reason: str) -> None:
+        env.stop(reason)
+        self.by_host.pop(env.hostname, None)
+        if env.container_id:
+            self.by_container.pop(env.container_id, None)
+            try:
+                await self.containers.remove(env.container_id)
+            except Exception as exc:
+                log.warning("environment.remove_failed", environment=env.id, error=repr(exc))
+        log.info("environment.stopped", environment=env.id, reason=reason)
+
+    def on_container_exit(self, container_id: str, exit_code: int) -> None:
+        env = self.by_container.get(container_id)
+        if env is None or env.status is Status.STOPPED:
+            return
+        asyncio.get_running_loop().create_task(self.discard(env, f"exit status {exit_code}"))
+
+    async def reap_idle(self) -> None:
+        now = time.monotonic()
+        for env in list(self.by_host.values()):
+            if (
+                env.status is Status.READY
+                and env.current is None
+                and now - env.last_used > self.keepalive_s
+            ):
+                await self.discard(env, "keep-alive expired")
+
+    async def close(self) -> None:
+        for env in list(self.by_host.values()):
+            env.stop("worker stopping")
+        self.by_host.clear()
+        self.by_container.clear()
+
+
+def _container_name(worker_id: str, function_name: str, env_id: str) -> str:
+    raw = f"lambdafleet-{worker_id}-{function_name[:40]}-{env_id[:8]}"
+    return re.sub(r"[^a-zA-Z0-9_.-]", "-", raw)

@@ -1,0 +1,135 @@
+"""The Lambda Runtime API (2018-06-01) that a worker serves to its containers.
+
+One Tornado server per worker. Each container reaches it under its own host
+name (see Environment.hostname), so the Host header routes a request to its
+environment; that works through NAT, Docker-in-Docker and remote daemons,
+where source addresses do not identify a container.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+
+import structlog
+import tornado.httpserver
+import tornado.netutil
+import tornado.web
+
+from .environment import Environment
+
+log = structlog.get_logger(__name__)
+
+PREFIX = "/2018-06-01/runtime"
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+
+Lookup = Callable[[str], Environment | None]
+
+
+class _Base(tornado.web.RequestHandler):
+    def initialize(self, lookup: Lookup) -> None:
+        self.lookup = lookup
+
+    def env(self) -> Environment:
+        host = self.request.host.rsplit(":", 1)[0]
+        env = self.lookup(host)
+        if env is None:
+            raise tornado.web.HTTPError(403, reason="unknown environment")
+        return env
+
+    def write_json(self, status: int, body: dict[str, str]) -> None:
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(body))
+
+
+class NextHandler(_Base):
+    async def get(self) -> None:
+        env = self.env()
+        waiter = env.next()
+        try:
+            invocation = await waiter
+        except asyncio.CancelledError:
+            # The environment stopped while its runtime waited.
+            self.write_json(410, {"errorMessage": "environment stopped", "errorType": "Gone"})
+            return
+        self.set_header("Lambda-Runtime-Aws-Request-Id", invocation.request_id)
+        self.set_header("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_unix_ms))
+        self.set_header("Lambda-Runtime-Invoked-Function-Arn", invocation.function_arn)
+        self.set_header(
+            "Lambda-Runtime-Trace-Id",
+            f"Root=1-00000000-{invocation.request_id.replace('-', '')[:24]};Sampled=0",
+        )
+        if invocation.client_context:
+            self.set_header("Lambda-Runtime-Client-Context", invocation.client_context)
+        self.set_header("Content-Type", "application/json")
+        self.finish(invocation.payload)
+
+    def on_connection_close(self) -> None:
+        # A runtime that hangs up while polling is gone; nothing to clean up
+        # here, the container exit is reported by the pool.
+        pass
+
+
+class ResponseHandler(_Base):
+    def post(self, request_id: str) -> None:
+        env = self.env()
+        if len(self.request.body) > MAX_RESPONSE_BYTES:
+            env.fail(
+                request_id,
+                json.dumps(
+                    {
+                        "errorMessage": "Response payload size exceeded maximum allowed payload "
+                        f"size ({MAX_RESPONSE_BYTES} bytes).",
+                        "errorType": "Function.ResponseSizeTooLarge",
+                    }
+                ).encode(),
+                "Function.ResponseSizeTooLarge",
+            )
+            self.write_json(413, {"errorMessage": "payload too large", "errorType": "RequestEntityTooLarge"})
+            return
+        if not env.respond(request_id, self.request.body):
+            self.write_json(400, {"errorMessage": "unknown request id", "errorType": "InvalidRequestID"})
+            return
+        self.write_json(202, {"status": "OK"})
+
+
+class ErrorHandler(_Base):
+    def post(self, request_id: str) -> None:
+        env = self.env()
+        error_type = self.request.headers.get("Lambda-Runtime-Function-Error-Type", "")
+        if not env.fail(request_id, self.request.body, error_type):
+            self.write_json(400, {"errorMessage": "unknown request id", "errorType": "InvalidRequestID"})
+            return
+        self.write_json(202, {"status": "OK"})
+
+
+class InitErrorHandler(_Base):
+    def post(self) -> None:
+        env = self.env()
+        error_type = self.request.headers.get("Lambda-Runtime-Function-Error-Type", "")
+        env.init_error(self.request.body, error_type)
+        self.write_json(202, {"status": "OK"})
+
+
+def make_app(lookup: Lookup) -> tornado.web.Application:
+    args = {"lookup": lookup}
+    return tornado.web.Application(
+        [
+            (rf"{PREFIX}/invocation/next", NextHandler, args),
+            (rf"{PREFIX}/invocation/([^/]+)/response", ResponseHandler, args),
+            (rf"{PREFIX}/invocation/([^/]+)/error", ErrorHandler, args),
+            (rf"{PREFIX}/init/error", InitErrorHandler, args),
+        ],
+        log_function=lambda handler: None,
+    )
+
+
+def serve(lookup: Lookup, host: str, port: int) -> tuple[tornado.httpserver.HTTPServer, int]:
+    server = tornado.httpserver.HTTPServer(
+        make_app(lookup), max_body_size=MAX_RESPONSE_BYTES + 1024 * 1024, idle_connection_timeout=3600
+    )
+    sockets = tornado.netutil.bind_sockets(port, host)
+    server.add_sockets(sockets)
+    return server, sockets[0].getsockname()[1]
