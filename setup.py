@@ -6,6 +6,8 @@ wheel, or `python setup.py build_py`) regenerates it from the .proto files.
 
 from __future__ import annotations
 
+import shutil
+import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -29,8 +31,15 @@ def generate(out_dir: Path) -> None:
         f"--python_out={out_dir}",
         f"--pyi_out={out_dir}",
         f"--grpc_python_out={out_dir}",
-        *protos,
     ]
+    # Typed stubs for the services come from mypy-protobuf's plugin, a build
+    # requirement; pip puts the build environment's scripts on PATH.
+    plugin = shutil.which("protoc-gen-mypy_grpc") or str(
+        Path(sys.executable).parent / "protoc-gen-mypy_grpc"
+    )
+    if Path(plugin).exists():
+        args += [f"--plugin=protoc-gen-mypy_grpc={plugin}", f"--mypy_grpc_out={out_dir}"]
+    args += protos
     if protoc.main(args) != 0:
         raise RuntimeError(f"protoc failed: {' '.join(args)}")
     # protoc writes no __init__.py; the packages must be importable.

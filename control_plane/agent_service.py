@@ -22,7 +22,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
     def __init__(self, registry: WorkerRegistry) -> None:
         self.registry = registry
 
-    async def Connect(self, request_iterator: Any, context: Context) -> None:  # noqa: N802
+    async def Connect(self, request_iterator: Any, context: Context) -> None:
         first = await context.read()
         if first is grpc.aio.EOF or not first.HasField("register"):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "first message must register")

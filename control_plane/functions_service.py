@@ -39,6 +39,8 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
         self.store = store
         self.code = code
         self.scheduler = scheduler
+        # Background event invocations, referenced so they are not collected.
+        self._events: set[asyncio.Task[None]] = set()
 
     def _get(self, ctx: pb.RequestContext, name: str, qualifier: str = "") -> StoredFunction:
         key = _key(ctx, name)
@@ -49,7 +51,7 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
             raise not_found(f"Function not found: {function_arn(key, qualifier)}")
         return fn
 
-    async def CreateFunction(  # noqa: N802
+    async def CreateFunction(
         self, request: pb.CreateFunctionRequest, context: Context
     ) -> pb.CreateFunctionResponse:
         _bind(request.context)
@@ -80,7 +82,7 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
         self.scheduler.activate(key)
         return pb.CreateFunctionResponse(configuration=config)
 
-    async def GetFunction(  # noqa: N802
+    async def GetFunction(
         self, request: pb.GetFunctionRequest, context: Context
     ) -> pb.GetFunctionResponse:
         _bind(request.context)
@@ -90,7 +92,7 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
             await abort(context, exc)
         return pb.GetFunctionResponse(configuration=fn.configuration, tags=fn.tags)
 
-    async def ListFunctions(  # noqa: N802
+    async def ListFunctions(
         self, request: pb.ListFunctionsRequest, context: Context
     ) -> pb.ListFunctionsResponse:
         _bind(request.context)
@@ -104,7 +106,7 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
             response.next_marker = page[-1].key.name
         return response
 
-    async def DeleteFunction(  # noqa: N802
+    async def DeleteFunction(
         self, request: pb.DeleteFunctionRequest, context: Context
     ) -> pb.DeleteFunctionResponse:
         _bind(request.context)
@@ -122,7 +124,7 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
         log.info("function.deleted", function=key.name)
         return pb.DeleteFunctionResponse()
 
-    async def Invoke(  # noqa: N802
+    async def Invoke(
         self, request: pb.InvokeRequest, context: Context
     ) -> pb.InvokeResponse:
         _bind(request.context)
@@ -140,7 +142,9 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
                 # Not yet durable: the scheduling issue queues events in the
                 # store with AWS's retry policy. Until then the event runs in
                 # the background, once.
-                asyncio.create_task(self._run_event(fn, request))
+                task = asyncio.create_task(self._run_event(fn, request))
+                self._events.add(task)
+                task.add_done_callback(self._events.discard)
                 return pb.InvokeResponse(status_code=202)
             result = await self.scheduler.invoke(fn, request)
         except LambdaError as exc:
@@ -160,7 +164,7 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
         except LambdaError as exc:
             log.warning("invoke.event_failed", error=exc.message)
 
-    async def GetClusterStatus(  # noqa: N802
+    async def GetClusterStatus(
         self, request: pb.GetClusterStatusRequest, context: Context
     ) -> pb.GetClusterStatusResponse:
         live = len(self.scheduler.registry.live())
@@ -171,7 +175,7 @@ class CodeService(functions_pb2_grpc.CodeServiceServicer):  # type: ignore[misc]
     def __init__(self, code: CodeStore) -> None:
         self.code = code
 
-    async def DownloadCode(  # noqa: N802
+    async def DownloadCode(
         self, request: pb.DownloadCodeRequest, context: Context
     ) -> AsyncIterator[pb.DownloadCodeResponse]:
         if not self.code.exists(request.code_sha256):

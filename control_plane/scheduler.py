@@ -133,9 +133,7 @@ class Scheduler:
 
     # -- dispatch -----------------------------------------------------------
 
-    async def invoke(
-        self, fn: StoredFunction, request: pb.InvokeRequest
-    ) -> apb.InvokeResult:
+    async def invoke(self, fn: StoredFunction, request: pb.InvokeRequest) -> apb.InvokeResult:
         spec = function_spec(fn)
         key = env_key(spec)
         arch = ARCH_NAMES.get(

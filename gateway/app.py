@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -76,13 +77,10 @@ class LambdaApiHandler(_Base):
         self.set_header("x-amzn-RequestId", request_id)
         operation = "unknown"
         try:
-            matched = protocol.match(self.request.method or "GET", self.request.path)
+            query = {k: [v.decode() for v in vs] for k, vs in self.request.query_arguments.items()}
+            matched = protocol.match(self.request.method or "GET", self.request.path, query)
             if matched is None:
-                raise protocol.AwsError(
-                    "UnknownOperationException", "Unknown operation", status=404
-                ) if hasattr(protocol.AwsError, "status") else protocol.AwsError(
-                    "UnknownOperationException", "Unknown operation"
-                )
+                raise protocol.AwsError("UnknownOperationException", "Unknown operation")
             op, labels = matched
             operation = op.name
             limit = REQUEST_LIMITS.get(operation)
@@ -95,7 +93,7 @@ class LambdaApiHandler(_Base):
             params = protocol.parse_request(
                 op,
                 labels,
-                {k: [v.decode() for v in vs] for k, vs in self.request.query_arguments.items()},
+                query,
                 self.request.headers,
                 self.request.body,
             )
@@ -110,9 +108,7 @@ class LambdaApiHandler(_Base):
                 self.request.headers.get("Authorization", ""), self.fleet.account_id
             )
             call = Call(
-                context=pb.RequestContext(
-                    account_id=account, region=region, request_id=request_id
-                ),
+                context=pb.RequestContext(account_id=account, region=region, request_id=request_id),
                 operation=operation,
                 params=params,
                 stub=self.fleet.stub,
@@ -125,7 +121,9 @@ class LambdaApiHandler(_Base):
         except grpc.aio.AioRpcError as exc:
             error = from_rpc_error(exc)
             if error is None:
-                log.error("gateway.control_plane_error", code=str(exc.code()), details=exc.details())
+                log.error(
+                    "gateway.control_plane_error", code=str(exc.code()), details=exc.details()
+                )
                 status, headers, body = protocol.serialize_error(
                     "ServiceException", "The control plane is unavailable. Try again."
                 )
@@ -165,27 +163,28 @@ class LambdaApiHandler(_Base):
 class HealthHandler(_Base):
     async def get(self) -> None:
         try:
-            status = await self.fleet.stub.GetClusterStatus(
-                pb.GetClusterStatusRequest(), timeout=2
-            )
+            status = await self.fleet.stub.GetClusterStatus(pb.GetClusterStatusRequest(), timeout=2)
         except grpc.aio.AioRpcError:
-            self.send(503, {"Content-Type": "application/json"},
-                      json.dumps({"status": "control plane unavailable", "workers": 0}).encode())
+            self.send(
+                503,
+                {"Content-Type": "application/json"},
+                json.dumps({"status": "control plane unavailable", "workers": 0}).encode(),
+            )
             return
         ok = status.ready
         body: dict[str, Any] = {
             "status": "ok" if ok else "no live worker",
             "workers": status.live_workers,
         }
-        self.send(200 if ok else 503, {"Content-Type": "application/json"}, json.dumps(body).encode())
+        self.send(
+            200 if ok else 503, {"Content-Type": "application/json"}, json.dumps(body).encode()
+        )
 
 
 class CodeHandler(_Base):
     """GetFunction's Code.Location: the package, streamed from the control plane."""
 
     async def get(self, hex_digest: str) -> None:
-        import base64
-
         sha = base64.b64encode(bytes.fromhex(hex_digest)).decode()
         self.set_header("Content-Type", "application/zip")
         try:

@@ -13,8 +13,8 @@ from lambdafleet.functions.v1 import functions_pb2 as pb
 from lambdafleet.functions.v1 import functions_pb2_grpc
 
 from . import arns
-from .protocol import AwsError
 from .convert import configuration_from_create, configuration_to_aws
+from .protocol import AwsError
 
 INVOCATION_TYPES = {
     "RequestResponse": pb.INVOCATION_TYPE_REQUEST_RESPONSE,
@@ -138,8 +138,7 @@ def check_payload(payload: bytes) -> bytes:
     except ValueError as exc:
         raise AwsError(
             "InvalidRequestContentException",
-            "Could not parse request body into json: Could not parse payload into json: "
-            f"{exc}",
+            f"Could not parse request body into json: Could not parse payload into json: {exc}",
         ) from None
     return payload
 

@@ -228,7 +228,9 @@ class Worker:
         try:
             image = await self.images.ensure(
                 assignment.runtime,
-                progress=lambda msg: log.info("image.progress", runtime=assignment.runtime, msg=msg),
+                progress=lambda msg: log.info(
+                    "image.progress", runtime=assignment.runtime, msg=msg
+                ),
             )
             result.ok = True
             log.info("runtime.ready", runtime=assignment.runtime, image=image)

@@ -5,6 +5,7 @@ in a thread and the event loop never waits on the daemon."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,10 @@ class Containers:
         for cfg in net.attrs.get("IPAM", {}).get("Config") or []:
             if cfg.get("Gateway"):
                 return str(cfg["Gateway"])
+            if cfg.get("Subnet") and ":" not in cfg["Subnet"]:
+                # Some daemons omit the gateway; Docker gives it the subnet's
+                # first host address.
+                return str(next(ipaddress.ip_network(cfg["Subnet"]).hosts()))
         return "172.17.0.1"
 
     async def create_and_start(
@@ -112,7 +117,11 @@ class Containers:
         loop = asyncio.get_running_loop()
         events = self.client.events(
             decode=True,
-            filters={"type": "container", "event": "die", "label": f"{LABEL_WORKER}={self.worker_id}"},
+            filters={
+                "type": "container",
+                "event": "die",
+                "label": f"{LABEL_WORKER}={self.worker_id}",
+            },
         )
         self._events = events
 

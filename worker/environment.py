@@ -145,4 +145,9 @@ def error_document(payload: bytes, error_type: str) -> bytes:
         doc = None
     if isinstance(doc, dict):
         return payload
-    return json.dumps({"errorMessage": payload.decode(errors="replace"), "errorType": error_type or "Runtime.Unknown"}).encode()
+    return json.dumps(
+        {
+            "errorMessage": payload.decode(errors="replace"),
+            "errorType": error_type or "Runtime.Unknown",
+        }
+    ).encode()

@@ -76,7 +76,9 @@ class Pool:
                 # The runtime died or failed to initialise: AWS answers such
                 # an invocation as a function error.
                 answer = exc.answer or Answer(
-                    _error("Runtime.ExitError", f"RequestId: {assignment.invocation_id} Error: {exc}"),
+                    _error(
+                        "Runtime.ExitError", f"RequestId: {assignment.invocation_id} Error: {exc}"
+                    ),
                     "Unhandled",
                 )
                 result.status = apb.INVOKE_STATUS_FUNCTION_ERROR
@@ -144,7 +146,9 @@ class Pool:
     async def _make_room(self) -> None:
         """Stop the least recently used idle environment when full."""
         while len(self.by_host) + self._starting >= self.capacity:
-            idle = [e for e in self.by_host.values() if e.status is Status.READY and e.current is None]
+            idle = [
+                e for e in self.by_host.values() if e.status is Status.READY and e.current is None
+            ]
             if not idle:
                 return  # the control plane never places beyond capacity
             await self.discard(min(idle, key=lambda e: e.last_used), "evicted for capacity")

@@ -87,10 +87,14 @@ class ResponseHandler(_Base):
                 ).encode(),
                 "Function.ResponseSizeTooLarge",
             )
-            self.write_json(413, {"errorMessage": "payload too large", "errorType": "RequestEntityTooLarge"})
+            self.write_json(
+                413, {"errorMessage": "payload too large", "errorType": "RequestEntityTooLarge"}
+            )
             return
         if not env.respond(request_id, self.request.body):
-            self.write_json(400, {"errorMessage": "unknown request id", "errorType": "InvalidRequestID"})
+            self.write_json(
+                400, {"errorMessage": "unknown request id", "errorType": "InvalidRequestID"}
+            )
             return
         self.write_json(202, {"status": "OK"})
 
@@ -100,7 +104,9 @@ class ErrorHandler(_Base):
         env = self.env()
         error_type = self.request.headers.get("Lambda-Runtime-Function-Error-Type", "")
         if not env.fail(request_id, self.request.body, error_type):
-            self.write_json(400, {"errorMessage": "unknown request id", "errorType": "InvalidRequestID"})
+            self.write_json(
+                400, {"errorMessage": "unknown request id", "errorType": "InvalidRequestID"}
+            )
             return
         self.write_json(202, {"status": "OK"})
 
@@ -128,7 +134,9 @@ def make_app(lookup: Lookup) -> tornado.web.Application:
 
 def serve(lookup: Lookup, host: str, port: int) -> tuple[tornado.httpserver.HTTPServer, int]:
     server = tornado.httpserver.HTTPServer(
-        make_app(lookup), max_body_size=MAX_RESPONSE_BYTES + 1024 * 1024, idle_connection_timeout=3600
+        make_app(lookup),
+        max_body_size=MAX_RESPONSE_BYTES + 1024 * 1024,
+        idle_connection_timeout=3600,
     )
     sockets = tornado.netutil.bind_sockets(port, host)
     server.add_sockets(sockets)

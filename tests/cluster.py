@@ -1,0 +1,130 @@
+"""Real lambdafleet processes for tests: started as a user starts them, on
+free ports, torn down with SIGTERM exactly as an operator would."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Process:
+    """One `lambdafleet ...` command running in the background."""
+
+    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None):
+        self.args = list(args)
+        self.log_path = log_path
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Process:
+        self._log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "lambdafleet.cli", *self.args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=self.env,
+        )
+        return self
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+            raise AssertionError(f"{self.args[0]} did not stop within {timeout}s") from None
+        finally:
+            self._log.close()
+        return code
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def wait_healthy(endpoint: str, timeout: float = 120, workers: int = 1) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    last: object = None
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{endpoint}/_fleet/health", timeout=2) as resp:
+                body: dict[str, Any] = json.loads(resp.read())
+                if body.get("workers", 0) >= workers:
+                    return body
+                last = body
+        except (urllib.error.URLError, ConnectionError, OSError) as exc:
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"{endpoint} not healthy within {timeout}s: {last}")
+
+
+def lambda_client(endpoint: str, region: str = "us-east-1") -> Any:
+    return boto3.client(
+        "lambda",
+        endpoint_url=endpoint,
+        region_name=region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"max_attempts": 1}, read_timeout=120),
+    )
+
+
+def zip_bytes(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, content in files.items():
+            zf.writestr(name, content)
+    return buf.getvalue()
+
+
+ECHO_HANDLER = """
+import os
+
+def handler(event, context):
+    return {
+        "event": event,
+        "function": os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+        "request_id": context.aws_request_id,
+        "user": os.getuid(),
+    }
+"""
+
+ROLE = "arn:aws:iam::000000000000:role/lambda-role"
+
+
+def create_echo(client: Any, name: str, **extra: Any) -> dict[str, Any]:
+    response: dict[str, Any] = client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": zip_bytes({"app.py": ECHO_HANDLER})},
+        **extra,
+    )
+    client.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    return response

@@ -1,0 +1,217 @@
+"""Pure decision code, tested directly: no servers, no Docker."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+
+import pytest
+from lambdafleet.control_plane import lifecycle, validation
+from lambdafleet.control_plane.placement import WorkerSnapshot, place
+from lambdafleet.control_plane.workers import WorkerGone, WorkerRegistry, WorkerSession
+from lambdafleet.worker.environment import Environment, EnvironmentStopped, Invocation, Status
+
+from lambdafleet.agent.v1 import agent_pb2 as apb
+from lambdafleet.errors import LambdaError
+from lambdafleet.functions.v1 import functions_pb2 as pb
+
+
+def worker(
+    wid: str,
+    *,
+    in_flight: int = 0,
+    capacity: int = 4,
+    memory: int = 4096,
+    busy: int = 0,
+    idle: dict[str, int] | None = None,
+    arch: str = "x86_64",
+) -> WorkerSnapshot:
+    return WorkerSnapshot(wid, capacity, memory, in_flight, busy, frozenset({arch}), idle or {})
+
+
+class TestPlacement:
+    def test_warm_environment_wins_over_free_memory(self) -> None:
+        workers = [worker("a", memory=8192), worker("b", memory=2048, idle={"k": 1})]
+        assert place(workers, "k", 128, "x86_64") == "b"
+
+    def test_most_free_memory_otherwise(self) -> None:
+        workers = [worker("a", memory=4096, busy=3000), worker("b", memory=4096, busy=100)]
+        assert place(workers, "k", 128, "x86_64") == "b"
+
+    def test_never_beyond_capacity(self) -> None:
+        workers = [worker("a", in_flight=4, capacity=4, idle={"k": 1})]
+        assert place(workers, "k", 128, "x86_64") is None
+
+    def test_architecture_and_memory_must_fit(self) -> None:
+        workers = [worker("arm", arch="arm64"), worker("small", memory=256, busy=200)]
+        assert place(workers, "k", 128, "x86_64") is None
+        assert place(workers, "k", 128, "arm64") == "arm"
+
+    def test_deterministic_tie_break(self) -> None:
+        workers = [worker("a"), worker("b")]
+        assert place(workers, "k", 128, "x86_64") == place(
+            list(reversed(workers)), "k", 128, "x86_64"
+        )
+
+
+class TestLifecycle:
+    def test_created_then_active(self) -> None:
+        c = lifecycle.created(pb.FunctionConfiguration(function_name="f"))
+        assert (c.state, c.state_reason_code) == (pb.FUNCTION_STATE_PENDING, "Creating")
+        assert c.last_update_status == pb.LAST_UPDATE_STATUS_UNSPECIFIED
+        a = lifecycle.activated(c)
+        assert a.state == pb.FUNCTION_STATE_ACTIVE and not a.state_reason_code
+        assert a.last_update_status == pb.LAST_UPDATE_STATUS_SUCCESSFUL
+        assert a.revision_id != c.revision_id
+
+    def test_pending_function_is_not_invocable(self) -> None:
+        c = lifecycle.created(pb.FunctionConfiguration(function_name="f"))
+        with pytest.raises(LambdaError) as err:
+            lifecycle.check_invocable(c)
+        assert err.value.code == "ResourceConflictException"
+        assert err.value.message.endswith("in the following state: Pending")
+        lifecycle.check_invocable(lifecycle.activated(c))
+
+    def test_failed_keeps_reason(self) -> None:
+        f = lifecycle.failed(pb.FunctionConfiguration(), "no image", "InternalError")
+        assert f.state == pb.FUNCTION_STATE_FAILED and f.state_reason == "no image"
+
+    def test_timestamp_format(self) -> None:
+        import re
+
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", lifecycle.now_aws())
+
+
+def a_zip(files: dict[str, str]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for k, v in files.items():
+            zf.writestr(k, v)
+    return buf.getvalue()
+
+
+class TestCreateValidation:
+    config = pb.FunctionConfiguration(runtime="python3.11", handler="app.handler")
+
+    def test_good(self) -> None:
+        validation.check_create(self.config, a_zip({"app.py": "x=1"}))
+
+    @pytest.mark.parametrize("data", [b"", b"garbage", b"PK\x03\x04broken"])
+    def test_not_a_zip(self, data: bytes) -> None:
+        with pytest.raises(LambdaError, match="Could not unzip uploaded file"):
+            validation.check_create(self.config, data)
+
+    def test_corrupt_member(self) -> None:
+        data = bytearray(a_zip({"app.py": "x = 1" * 100}))
+        data[40] ^= 0xFF  # inside the compressed member
+        with pytest.raises(LambdaError, match="Could not unzip"):
+            validation.check_zip(bytes(data))
+
+    def test_missing_handler_or_runtime(self) -> None:
+        for config in (
+            pb.FunctionConfiguration(runtime="python3.11"),
+            pb.FunctionConfiguration(handler="a.b"),
+        ):
+            with pytest.raises(LambdaError, match="Runtime and Handler are mandatory"):
+                validation.check_create(config, a_zip({"a.py": ""}))
+
+    def test_deprecated_runtime(self) -> None:
+        with pytest.raises(LambdaError, match=r"python3\.7 is no longer supported"):
+            validation.check_create(
+                pb.FunctionConfiguration(runtime="python3.7", handler="a.b"), b""
+            )
+
+    def test_zipped_size_limit(self) -> None:
+        with pytest.raises(LambdaError) as err:
+            validation.check_zip(b"0" * (validation.MAX_ZIPPED_BYTES + 1))
+        assert err.value.code == "RequestEntityTooLargeException"
+
+
+def spec() -> apb.FunctionSpec:
+    return apb.FunctionSpec(function_arn="arn", function_name="f", version="$LATEST", timeout=3)
+
+
+class TestEnvironment:
+    def test_event_waits_for_the_runtime_then_answers(self) -> None:
+        async def run() -> None:
+            env = Environment(spec(), "k")
+            waiter = env.next()  # runtime polls first
+            assert env.status is Status.READY and env.started.done()
+            inv = Invocation("id-1", b"{}", 0, "arn", "")
+            env.invoke(inv)
+            assert (await waiter).request_id == "id-1"
+            assert not env.respond("other-id", b"x")
+            assert env.respond("id-1", b'"ok"')
+            assert (await inv.answer).payload == b'"ok"' and env.status is Status.READY
+
+        asyncio.run(run())
+
+    def test_event_queued_until_next(self) -> None:
+        async def run() -> None:
+            env = Environment(spec(), "k")
+            env.status = Status.READY
+            inv = Invocation("id-2", b"{}", 0, "arn", "")
+            env.invoke(inv)
+            assert (await env.next()).request_id == "id-2"
+            env.fail("id-2", json.dumps({"errorMessage": "m", "errorType": "T"}).encode(), "T")
+            answer = await inv.answer
+            assert answer.function_error == "Unhandled"
+            assert json.loads(answer.payload)["errorType"] == "T"
+
+        asyncio.run(run())
+
+    def test_stop_fails_the_invocation_in_flight(self) -> None:
+        async def run() -> None:
+            env = Environment(spec(), "k")
+            env.next()
+            inv = Invocation("id-3", b"{}", 0, "arn", "")
+            env.invoke(inv)
+            env.stop("exit status 1")
+            with pytest.raises(EnvironmentStopped, match="exit status 1"):
+                await inv.answer
+
+        asyncio.run(run())
+
+    def test_init_error_before_first_poll(self) -> None:
+        async def run() -> None:
+            env = Environment(spec(), "k")
+            env.init_error(b'{"errorMessage": "bad", "errorType": "Runtime.ImportModuleError"}', "")
+            with pytest.raises(EnvironmentStopped) as err:
+                await env.started
+            assert err.value.answer is not None and err.value.answer.function_error == "Unhandled"
+
+        asyncio.run(run())
+
+
+class TestWorkerRegistry:
+    def test_expired_worker_fails_its_invocations(self) -> None:
+        async def run() -> None:
+            registry = WorkerRegistry(ttl_ms=1000)
+            session = WorkerSession(apb.Register(worker_id="w", capacity=2, memory_mb=1024), 1000)
+            registry.add(session)
+            task = asyncio.create_task(
+                session.invoke(apb.InvokeAssignment(invocation_id="i", function=spec()), "k")
+            )
+            await asyncio.sleep(0)
+            assert session.in_flight == 1
+            assert registry.expire(now=session.deadline + 1) == [session]
+            with pytest.raises(WorkerGone):
+                await task
+            assert registry.live() == []
+
+        asyncio.run(run())
+
+    def test_reconnect_replaces_the_old_session(self) -> None:
+        async def run() -> None:
+            registry = WorkerRegistry(ttl_ms=1000)
+            old = WorkerSession(apb.Register(worker_id="w"), 1000)
+            new = WorkerSession(apb.Register(worker_id="w"), 1000)
+            registry.add(old)
+            registry.add(new)
+            assert old.closed and registry.live() == [new]
+            registry.remove(old, "late close of the old stream")
+            assert registry.live() == [new]
+
+        asyncio.run(run())

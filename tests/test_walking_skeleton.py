@@ -1,0 +1,180 @@
+"""The whole path, real: boto3 -> gateway -> control plane -> worker -> a
+container running awslambdaric, on the local Docker daemon."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from typing import Any
+
+import docker
+import pytest
+from botocore.exceptions import ClientError
+from cluster import ROLE, create_echo, zip_bytes
+
+
+def name() -> str:
+    return f"fn-{uuid.uuid4().hex[:10]}"
+
+
+def test_create_wait_invoke_returns_handler_value(client: Any) -> None:
+    fn = name()
+    created = create_echo(client, fn)
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 201
+    assert created["State"] == "Pending"
+    assert created["StateReasonCode"] == "Creating"
+    assert "LastUpdateStatus" not in created
+
+    config = client.get_function_configuration(FunctionName=fn)
+    assert config["State"] == "Active"
+    assert config["LastUpdateStatus"] == "Successful"
+    assert config["RevisionId"] != created["RevisionId"]
+
+    response = client.invoke(FunctionName=fn, Payload=json.dumps({"hello": "world"}))
+    assert response["StatusCode"] == 200
+    assert "FunctionError" not in response
+    assert response["ExecutedVersion"] == "$LATEST"
+    body = json.loads(response["Payload"].read())
+    assert body["event"] == {"hello": "world"}
+    assert body["function"] == fn
+    # The runtime client saw the request id the Runtime API gave it.
+    assert len(body["request_id"]) == 36
+    # Functions run as AWS's sandbox user, not root.
+    assert body["user"] == 993
+
+
+def test_warm_container_is_reused_and_labelled(client: Any) -> None:
+    fn = name()
+    create_echo(client, fn)
+    for _ in range(3):
+        assert client.invoke(FunctionName=fn, Payload=b"{}")["StatusCode"] == 200
+    arn = client.get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
+    containers = docker.from_env().containers.list(filters={"label": f"lambdafleet.function={arn}"})
+    assert len(containers) == 1, "three sequential invocations share one warm environment"
+    labels = containers[0].labels
+    assert labels["lambdafleet.worker"].startswith("up-")
+    assert labels["lambdafleet.function"] == arn
+
+
+def test_get_list_delete_shapes(client: Any) -> None:
+    fn = name()
+    create_echo(client, fn, Environment={"Variables": {"A": "1"}}, MemorySize=256, Timeout=5)
+    got = client.get_function(FunctionName=fn)
+    config = got["Configuration"]
+    assert config["FunctionArn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{fn}"
+    assert config["Environment"] == {"Variables": {"A": "1"}}
+    assert config["MemorySize"] == 256 and config["Timeout"] == 5
+    assert config["PackageType"] == "Zip" and config["Architectures"] == ["x86_64"]
+    assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{fn}"}
+    assert got["Code"]["RepositoryType"] == "S3"
+
+    names = [
+        f["FunctionName"]
+        for page in client.get_paginator("list_functions").paginate()
+        for f in page["Functions"]
+    ]
+    assert fn in names
+
+    # The function can be addressed by its ARN as well as its name.
+    assert (
+        client.get_function(FunctionName=config["FunctionArn"])["Configuration"]["FunctionName"]
+        == fn
+    )
+
+    delete = client.delete_function(FunctionName=fn)
+    assert delete["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as err:
+        client.get_function(FunctionName=fn)
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    assert err.value.response["Error"]["Message"] == (
+        f"Function not found: arn:aws:lambda:us-east-1:000000000000:function:{fn}"
+    )
+
+
+def test_list_functions_pages(client: Any) -> None:
+    prefix = name()
+    for i in range(3):
+        client.create_function(
+            FunctionName=f"{prefix}-{i}",
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": zip_bytes({"app.py": "def handler(e, c): return 1"})},
+        )
+    first = client.list_functions(MaxItems=1)
+    assert len(first["Functions"]) == 1 and "NextMarker" in first
+    pages = list(client.get_paginator("list_functions").paginate(PaginationConfig={"PageSize": 2}))
+    names = [f["FunctionName"] for p in pages for f in p["Functions"]]
+    assert len(names) == len(set(names))
+    assert {f"{prefix}-{i}" for i in range(3)} <= set(names)
+
+
+def test_region_comes_from_the_signature(cluster: Any) -> None:
+    fn = name()
+    west = cluster.client("eu-west-1")
+    east = cluster.client("us-east-1")
+    create_echo(west, fn)
+    arn = west.get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
+    assert arn.startswith("arn:aws:lambda:eu-west-1:000000000000:function:")
+    with pytest.raises(ClientError) as err:
+        east.get_function(FunctionName=fn)
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_function_error_is_reported_as_aws_does(client: Any) -> None:
+    fn = name()
+    client.create_function(
+        FunctionName=fn,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={
+            "ZipFile": zip_bytes({"app.py": "def handler(e, c):\n    raise ValueError('boom')\n"})
+        },
+    )
+    client.get_waiter("function_active_v2").wait(FunctionName=fn)
+    response = client.invoke(FunctionName=fn, Payload=b"{}")
+    assert response["StatusCode"] == 200
+    assert response["FunctionError"] == "Unhandled"
+    body = json.loads(response["Payload"].read())
+    assert body["errorType"] == "ValueError"
+    assert body["errorMessage"] == "boom"
+    assert isinstance(body["stackTrace"], list)
+    # The environment survives a handled-by-runtime error and serves again.
+    assert client.invoke(FunctionName=fn, Payload=b"{}")["FunctionError"] == "Unhandled"
+
+
+def test_aws_cli_invoke(cluster: Any, tmp_path: Any) -> None:
+    fn = name()
+    create_echo(cluster.client(), fn)
+    out = tmp_path / "out.json"
+    result = subprocess.run(
+        [
+            "aws",
+            "lambda",
+            "invoke",
+            "--endpoint-url",
+            cluster.endpoint,
+            "--region",
+            "us-east-1",
+            "--function-name",
+            fn,
+            "--cli-binary-format",
+            "raw-in-base64-out",
+            "--payload",
+            '{"from": "cli"}',
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "PATH": __import__("os").environ["PATH"],
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["StatusCode"] == 200
+    assert json.loads(out.read_text())["event"] == {"from": "cli"}
