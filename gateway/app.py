@@ -62,7 +62,10 @@ class _Base(tornado.web.RequestHandler):
         self.set_status(status)
         for name, value in headers.items():
             self.set_header(name, value)
-        self.finish(body)
+        # A 204 carries no body; Tornado refuses even an empty write for one.
+        if body and status not in (204, 304):
+            self.write(body)
+        self.finish()
 
 
 class LambdaApiHandler(_Base):

@@ -15,7 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .protocol import AwsError, ValidationError, operation
+from . import protocol
+from .protocol import AwsError, ValidationError
 from .validation import collect_errors, format_message
 
 __all__ = [
@@ -113,10 +114,10 @@ def _invalid_parameter(message: str) -> AwsError:
 
 
 def parse_function_identifier(
-    value: str, qualifier: str | None, region: str, account: str, operation_name: str
+    value: str, qualifier: str | None, region: str, account: str, operation: str
 ) -> FunctionRef:
     """The function `value` (plus `qualifier`) names, for a request made in
-    `region` by `account` to `operation_name`; or AWS's error for it.
+    `region` by `account` to `operation`; or AWS's error for it.
 
     Meant to run after `validation.validate`, which reports the model's
     pattern and length failures (ValidationException) first, as AWS does.
@@ -125,7 +126,7 @@ def parse_function_identifier(
     if m is None:
         # Only reachable without validate(): every function name shape's
         # pattern is narrower than this one. Answer as validate() would.
-        errors = collect_errors(operation(operation_name), {"FunctionName": value})
+        errors = collect_errors(protocol.operation(operation), {"FunctionName": value})
         raise ValidationError(format_message([e for e in errors if "at 'functionName'" in e]))
     name = m["name"]
     if m["region"] is not None and m["region"] != region:
@@ -134,7 +135,7 @@ def parse_function_identifier(
             f"Functions from '{m['region']}' are not reachable in this region ('{region}')",
         )
     owner = m["account"] or account
-    if owner != account and operation_name not in CROSS_ACCOUNT_OPERATIONS:
+    if owner != account and operation not in CROSS_ACCOUNT_OPERATIONS:
         raise AwsError("AccessDeniedException", None)
     derived = m["qualifier"]
     if qualifier is not None and derived is not None and qualifier != derived:
@@ -142,7 +143,7 @@ def parse_function_identifier(
             "The derived qualifier from the function name does not match the specified qualifier."
         )
     qualifier = qualifier if qualifier is not None else derived
-    if operation_name == "CreateFunction" and len(name) > MAX_FUNCTION_NAME_LENGTH:
+    if operation == "CreateFunction" and len(name) > MAX_FUNCTION_NAME_LENGTH:
         # Worded like a validation error, but answered as a parameter error
         # (test_function_arns, long_function_name_exc).
         raise _invalid_parameter(
@@ -153,9 +154,9 @@ def parse_function_identifier(
                 ]
             )
         )
-    if qualifier is not None and operation_name in _UNQUALIFIED_ONLY:
+    if qualifier is not None and operation in _UNQUALIFIED_ONLY:
         raise _invalid_parameter(_UNQUALIFIED_ONLY_MESSAGE)
-    if operation_name == "DeleteFunction" and qualifier is not None:
+    if operation == "DeleteFunction" and qualifier is not None:
         # Refused before AWS looks the function up.
         if qualifier == "$LATEST":
             raise _invalid_parameter(
@@ -166,11 +167,11 @@ def parse_function_identifier(
     return FunctionRef(name=name, qualifier=qualifier, region=region, account=owner)
 
 
-def function_not_found(ref: FunctionRef, operation_name: str) -> AwsError:
+def function_not_found(ref: FunctionRef, operation: str) -> AwsError:
     """AWS's ResourceNotFoundException for a function (version) that is not there."""
-    if operation_name == "DeleteFunction":
+    if operation == "DeleteFunction":
         qualifier = None  # DeleteFunction never names the version it missed
-    elif operation_name in _NOT_FOUND_NAMES_LATEST:
+    elif operation in _NOT_FOUND_NAMES_LATEST:
         qualifier = ref.qualifier or "$LATEST"
     else:
         qualifier = ref.qualifier

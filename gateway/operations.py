@@ -12,7 +12,7 @@ from typing import Any
 from lambdafleet.functions.v1 import functions_pb2 as pb
 from lambdafleet.functions.v1 import functions_pb2_grpc
 
-from . import arns
+from . import arns, validation
 from .convert import configuration_from_create, configuration_to_aws
 from .protocol import AwsError
 
@@ -50,6 +50,9 @@ Handler = Callable[[Call], Awaitable[dict[str, Any]]]
 
 async def create_function(call: Call) -> dict[str, Any]:
     ref = call.function()
+    if "Runtime" in call.params:
+        # AWS checks the runtime against its own list, not the model's enum.
+        validation.check_runtime(call.params["Runtime"])
     config = configuration_from_create(call.params)
     config.function_name = ref.name
     code = call.params.get("Code") or {}
@@ -119,7 +122,8 @@ async def delete_function(call: Call) -> dict[str, Any]:
             context=call.context, function_name=ref.name, qualifier=ref.qualifier or ""
         )
     )
-    return {}
+    # The model says 200; AWS answers 204 (recorded).
+    return {"StatusCode": 204}
 
 
 def check_payload(payload: bytes) -> bytes:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime
-import email.utils
 import json
 import re
 import struct
@@ -34,6 +33,7 @@ __all__ = [
     "ValidationError",
     "encode_event",
     "error_status",
+    "lower_camel",
     "match",
     "operation",
     "parse_query",
@@ -157,8 +157,10 @@ class Router:
     def __init__(self, model: ServiceModel) -> None:
         routes = [_compile_route(model.operation_model(n)) for n in model.operation_names]
         self.by_name = {r.operation.name: r for r in routes}
-        # Most specific first, so the first hit wins.
-        self._routes = sorted(routes, key=Route.specificity, reverse=True)
+        # Per method, most specific first, so the first hit wins.
+        self._by_method: dict[str, list[Route]] = {}
+        for route in sorted(routes, key=Route.specificity, reverse=True):
+            self._by_method.setdefault(route.method, []).append(route)
 
     def match(
         self, method: str, path: str, query: Mapping[str, Sequence[str]] | None = None
@@ -179,9 +181,7 @@ class Router:
     def _match(
         self, method: str, path: str, query: Mapping[str, Sequence[str]]
     ) -> tuple[OperationModel, dict[str, str]] | None:
-        for route in self._routes:
-            if route.method != method:
-                continue
+        for route in self._by_method.get(method, ()):
             m = route.regex.fullmatch(path)
             if m is None:
                 continue
@@ -264,8 +264,8 @@ def _jackson_source(text: str, pos: int) -> str:
     return f'\n at [Source: (byte[])"{shown}"; line: {line}, column: {column}]'
 
 
-def _json_syntax_detail(body: bytes) -> str | None:
-    """None when `body` is JSON; else a Jackson-like account of why not."""
+def _json_syntax_detail(body: bytes) -> str:
+    """A Jackson-like account of why `body` is not JSON."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -300,7 +300,16 @@ def _json_syntax_detail(body: bytes) -> str | None:
         else:
             reason = f"Unexpected character ({_jackson_char(text[pos])}): {e.msg}"
         return reason + _jackson_source(text, pos)
-    return None
+    return "Invalid JSON encoding" + _jackson_source(text, 0)
+
+
+def _load_json(body: bytes, prefix: str = "") -> Any:
+    """`body` parsed as JSON, or AWS's error for it; parsed once, explained
+    only when it fails."""
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _invalid_content(prefix + _json_syntax_detail(body)) from None
 
 
 _JAVA_TYPES = {
@@ -330,9 +339,7 @@ def _json_kind(value: Any) -> str:
 
 
 def _type_mismatch(shape: Shape, value: Any, path: str) -> ProtocolError:
-    java = _JAVA_TYPES.get(shape.type_name, shape.name)
-    if shape.type_name == "structure":
-        java = shape.name
+    java = shape.name if shape.type_name == "structure" else _JAVA_TYPES[shape.type_name]
     return _invalid_content(
         f"Cannot deserialize value of type `{java}` from {_json_kind(value)} value"
         f" (through reference chain: {path})"
@@ -431,7 +438,8 @@ def _from_json(shape: Shape, value: Any, path: str) -> Any:
     return value
 
 
-def _lower_camel(name: str) -> str:
+def lower_camel(name: str) -> str:
+    """A member's name as AWS's messages spell it (`FunctionName` → `functionName`)."""
     return name[:1].lower() + name[1:]
 
 
@@ -443,7 +451,7 @@ def _conversion_error(shape: Shape, member: str, text: str) -> ProtocolError:
     article = "an" if java[0] in "AEIOU" else "a"
     return ProtocolError(
         "SerializationException",
-        f"{text} can not be converted to {article} {java} (at '{_lower_camel(member)}')",
+        f"{text} can not be converted to {article} {java} (at '{lower_camel(member)}')",
     )
 
 
@@ -454,11 +462,6 @@ def _from_text(shape: Shape, member: str, text: str) -> Any:
         if not re.fullmatch(r"[+-]?\d+", text.strip()):
             raise _conversion_error(shape, member, text)
         return int(text)
-    if kind in ("double", "float"):
-        try:
-            return float(text)
-        except ValueError:
-            raise _conversion_error(shape, member, text) from None
     if kind == "boolean":
         if text.lower() not in ("true", "false"):
             raise _conversion_error(shape, member, text)
@@ -468,18 +471,14 @@ def _from_text(shape: Shape, member: str, text: str) -> Any:
             return _parse_timestamp(text)
         except ValueError:
             raise _conversion_error(shape, member, text) from None
-    if kind == "blob":
-        return base64.b64decode(text)
     return text
 
 
 def _parse_body_json(body: bytes) -> Any:
     if not body.strip():
         return {}
-    detail = _json_syntax_detail(body)
-    if detail is not None:
-        raise _invalid_content(detail)
-    return json.loads(body)
+    document = _load_json(body)
+    return {} if document is None else document  # a `null` body: nothing given
 
 
 def parse_request(
@@ -499,8 +498,9 @@ def parse_request(
     params: dict[str, Any] = {}
     if shape is None:
         return params
+    # Lambda's model binds members to URI labels, query parameters (scalars and
+    # lists) and single headers only; test_protocol checks it stays so.
     lower_headers = {k.lower(): v for k, v in headers.items()}
-    template_query = {k for k, _ in _router().by_name[op.name].query}
     body_members: dict[str, Shape] = {}
     for name, member in shape.members.items():
         location = member.serialization.get("location")
@@ -509,46 +509,15 @@ def parse_request(
             if wire in labels:
                 params[name] = _from_text(member, name, labels[wire])
         elif location == "querystring":
-            if member.type_name == "map":
-                # A map bound to the query takes every parameter not bound elsewhere.
-                bound = {m.serialization.get("name", n) for n, m in shape.members.items()}
-                rest = {
-                    k: v for k, v in query.items() if k not in bound and k not in template_query
-                }
-                if rest:
-                    value_shape: Shape = member.value
-                    params[name] = {
-                        k: [_from_text(value_shape.member, name, x) for x in v]
-                        if value_shape.type_name == "list"
-                        else _from_text(value_shape, name, v[-1])
-                        for k, v in rest.items()
-                    }
-            elif query.get(wire):
-                values = query[wire]
+            values = query.get(wire)
+            if values:
                 if member.type_name == "list":
-                    element: Shape = member.member
-                    params[name] = [_from_text(element, name, v) for v in values]
+                    params[name] = [_from_text(member.member, name, v) for v in values]
                 else:
                     params[name] = _from_text(member, name, values[0])
         elif location == "header":
             if wire.lower() in lower_headers:
-                text = lower_headers[wire.lower()]
-                if member.serialization.get("jsonvalue"):
-                    params[name] = json.loads(base64.b64decode(text))
-                elif member.type_name == "list":
-                    element_shape: Shape = member.member
-                    params[name] = [
-                        _from_text(element_shape, name, v.strip()) for v in text.split(",")
-                    ]
-                else:
-                    params[name] = _from_text(member, name, text)
-        elif location == "headers":
-            prefix = wire.lower()
-            found = {
-                k[len(prefix) :]: v for k, v in headers.items() if k.lower().startswith(prefix)
-            }
-            if found:
-                params[name] = found
+                params[name] = _from_text(member, name, lower_headers[wire.lower()])
         elif location is None:
             body_members[name] = member
 
@@ -558,9 +527,7 @@ def parse_request(
         if member.type_name in ("blob", "string"):
             if body:
                 if op.name in _JSON_EVENT_PAYLOAD_OPERATIONS:
-                    detail = _json_syntax_detail(body)
-                    if detail is not None:
-                        raise _invalid_content(_PAYLOAD_PREFIX + detail)
+                    _load_json(body, _PAYLOAD_PREFIX)
                 params[payload] = body if member.type_name == "blob" else body.decode("utf-8")
         else:
             document = _parse_body_json(body)
@@ -622,19 +589,9 @@ def _to_json(shape: Shape, value: Any) -> Any:
     return value
 
 
-def _header_text(shape: Shape, value: Any) -> str:
-    if shape.serialization.get("jsonvalue"):
-        return base64.b64encode(_dumps(value)).decode("ascii")
+def _header_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.UTC)
-        return email.utils.format_datetime(value, usegmt=True)
-    if isinstance(value, list):
-        return ",".join(str(v) for v in value)
     return str(value)
 
 
@@ -666,11 +623,7 @@ def serialize_response(
             continue
         if location == "header":
             if value is not None:
-                headers[member.serialization.get("name", name)] = _header_text(member, value)
-            continue
-        if location == "headers":
-            for k, v in (value or {}).items():
-                headers[member.serialization.get("name", "") + k] = str(v)
+                headers[member.serialization.get("name", name)] = _header_text(value)
             continue
         if name == payload:
             if value is None:
@@ -771,10 +724,6 @@ _UNMODELED_STATUS = {
 }
 
 
-def _error_shape(code: str) -> StructureShape | None:
-    return _error_shapes().get(code)
-
-
 @cache
 def _error_shapes() -> dict[str, StructureShape]:
     model = service_model()
@@ -787,7 +736,7 @@ def _error_shapes() -> dict[str, StructureShape]:
 
 
 def error_status(code: str) -> int:
-    shape = _error_shape(code)
+    shape = _error_shapes().get(code)
     if shape is not None:
         return int(shape.metadata.get("error", {}).get("httpStatusCode", 400))
     return _UNMODELED_STATUS.get(code, 400)
@@ -806,30 +755,21 @@ def serialize_error(
     """
     status = error_status(code)
     headers = {"x-amzn-ErrorType": code, "Content-Type": JSON_CONTENT_TYPE}
-    shape = _error_shape(code)
+    shape = _error_shapes().get(code)
+    members: Mapping[str, Shape] = shape.members if shape is not None else {}
     document: dict[str, Any] = {}
-    if shape is not None:
-        members = shape.members
-        if "Type" in members:
-            document["Type"] = "Server" if status >= 500 else "User"
-        message_key = "Message" if "Message" in members else "message"
-        document[message_key] = message
-        for key, value in (extra or {}).items():
-            member = members.get(key)
-            if member is not None and member.serialization.get("location") == "header":
-                if value is not None:
-                    headers[member.serialization.get("name", key)] = _header_text(member, value)
-            elif value is None:
-                document.pop(key, None)
-            else:
-                document[key] = _to_json(member, value) if member is not None else value
-    else:
-        document["message"] = message
-        for key, value in (extra or {}).items():
-            if value is None:
-                document.pop(key, None)
-            else:
-                document[key] = value
+    if "Type" in members:
+        document["Type"] = "Server" if status >= 500 else "User"
+    document["Message" if "Message" in members else "message"] = message
+    for key, value in (extra or {}).items():
+        member = members.get(key)
+        if member is not None and member.serialization.get("location") == "header":
+            if value is not None:
+                headers[member.serialization.get("name", key)] = _header_text(value)
+        elif value is None:
+            document.pop(key, None)
+        else:
+            document[key] = value if member is None else _to_json(member, value)
     return status, headers, _dumps(document)
 
 

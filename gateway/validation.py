@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import datetime
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
 from botocore.model import OperationModel, Shape, StructureShape
 
-from .protocol import AwsError, ValidationError
+from .protocol import AwsError, ValidationError, lower_camel, service_model
 
 __all__ = [
     "SUPPORTED_RUNTIMES",
@@ -170,68 +170,69 @@ def _number(shape: Shape, value: float) -> str:
     return str(int(value))
 
 
-def _lower_camel(name: str) -> str:
-    return name[:1].lower() + name[1:]
-
-
-def _descriptions(operation: str, shape: Shape) -> list[str]:
-    """Every constraint of `shape`, phrased and ordered as AWS lists them."""
-    out: list[str] = []
-    limits = _constraints(shape)
-    if shape.type_name in _LENGTH_TYPES:
-        if "max" in limits:
-            out.append(f"Member must have length less than or equal to {limits['max']}")
-        if "min" in limits:
-            out.append(f"Member must have length greater than or equal to {limits['min']}")
-    if "pattern" in limits and shape.type_name == "string":
-        out.append(f"Member must satisfy regular expression pattern: {limits['pattern']}")
-    enum = _enum_values(operation, shape)
-    if enum is not None:
-        out.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
-    if shape.type_name in _NUMBER_TYPES:
-        if "max" in limits:
-            out.append(
-                f"Member must have value less than or equal to {_number(shape, limits['max'])}"
-            )
-        if "min" in limits:
-            out.append(
-                f"Member must have value greater than or equal to {_number(shape, limits['min'])}"
-            )
-    return out
-
-
 def _length(shape: Shape, value: Any) -> int:
     if shape.type_name == "string":
         return len(value.encode("utf-16-le")) // 2  # Java counts UTF-16 units
     return len(value)
 
 
-def _violations(operation: str, shape: Shape, value: Any) -> list[str]:
-    """The descriptions of the constraints of a scalar/container `value` breaks."""
-    out: list[str] = []
+_Check = tuple[str, Callable[[Any], bool]]
+
+
+@cache
+def _checks(operation: str, shape: Shape) -> tuple[_Check, ...]:
+    """Each constraint of `shape`: as AWS phrases it, and a test that a value
+    breaks it; in the order AWS lists them."""
+    checks: list[_Check] = []
     limits = _constraints(shape)
     kind = shape.type_name
     if kind in _LENGTH_TYPES:
-        if "max" in limits and _length(shape, value) > limits["max"]:
-            out.append(f"Member must have length less than or equal to {limits['max']}")
-        if "min" in limits and _length(shape, value) < limits["min"]:
-            out.append(f"Member must have length greater than or equal to {limits['min']}")
-    if kind == "string":
-        if "pattern" in limits and not _compiled(limits["pattern"]).fullmatch(value):
-            out.append(f"Member must satisfy regular expression pattern: {limits['pattern']}")
-        enum = _enum_values(operation, shape)
-        if enum is not None and value not in enum:
-            out.append(f"Member must satisfy enum value set: [{', '.join(enum)}]")
-    if kind in _NUMBER_TYPES and not isinstance(value, bool):
-        if "max" in limits and value > limits["max"]:
-            out.append(
-                f"Member must have value less than or equal to {_number(shape, limits['max'])}"
-            )
-        if "min" in limits and value < limits["min"]:
-            out.append(
-                f"Member must have value greater than or equal to {_number(shape, limits['min'])}"
-            )
-    return out
+        if "max" in limits:
+            most = limits["max"]
+            checks.append(
+                (f"Member must have length less than or equal to {most}",
+                 lambda v: _length(shape, v) > most)
+            )  # fmt: skip
+        if "min" in limits:
+            least = limits["min"]
+            checks.append(
+                (f"Member must have length greater than or equal to {least}",
+                 lambda v: _length(shape, v) < least)
+            )  # fmt: skip
+    if kind == "string" and "pattern" in limits:
+        regex = _compiled(limits["pattern"])
+        checks.append(
+            (f"Member must satisfy regular expression pattern: {limits['pattern']}",
+             lambda v: regex.fullmatch(v) is None)
+        )  # fmt: skip
+    enum = _enum_values(operation, shape)
+    if enum is not None:
+        allowed = frozenset(enum)
+        checks.append(
+            (f"Member must satisfy enum value set: [{', '.join(enum)}]", lambda v: v not in allowed)
+        )
+    if kind in _NUMBER_TYPES:
+        if "max" in limits:
+            high = limits["max"]
+            checks.append(
+                (f"Member must have value less than or equal to {_number(shape, high)}",
+                 lambda v: v > high)
+            )  # fmt: skip
+        if "min" in limits:
+            low = limits["min"]
+            checks.append(
+                (f"Member must have value greater than or equal to {_number(shape, low)}",
+                 lambda v: v < low)
+            )  # fmt: skip
+    return tuple(checks)
+
+
+def _descriptions(operation: str, shape: Shape) -> list[str]:
+    return [description for description, _ in _checks(operation, shape)]
+
+
+def _violations(operation: str, shape: Shape, value: Any) -> list[str]:
+    return [description for description, broken in _checks(operation, shape) if broken(value)]
 
 
 def _render(shape: Shape, value: Any) -> str:
@@ -245,7 +246,7 @@ def _render(shape: Shape, value: Any) -> str:
         return "{" + ", ".join(f"{k}={_render(shape.value, v)}" for k, v in value.items()) + "}"
     if kind == "structure":
         fields = ", ".join(
-            f"{_lower_camel(n)}={_render(m, value.get(n))}" for n, m in shape.members.items()
+            f"{lower_camel(n)}={_render(m, value.get(n))}" for n, m in shape.members.items()
         )
         return f"{shape.name}({fields})"
     if kind == "blob":
@@ -299,7 +300,7 @@ class _Validator:
     def structure(self, shape: StructureShape, value: Mapping[str, Any], path: str) -> None:
         required = set(shape.required_members)
         for name, member in shape.members.items():
-            self.member(member, value.get(name), f"{path}.{_lower_camel(name)}", name in required)
+            self.member(member, value.get(name), f"{path}.{lower_camel(name)}", name in required)
 
     def _bracketed(self, shape: Shape, nullable: bool) -> str:
         described = _descriptions(self.operation, shape)
@@ -368,7 +369,7 @@ def collect_errors(op: OperationModel, params: Mapping[str, Any]) -> list[str]:
         key=lambda item: _LOCATION_ORDER.get(item[1].serialization.get("location"), 2),
     )
     for name, member in members:
-        validator.member(member, params.get(name), _lower_camel(name), name in required)
+        validator.member(member, params.get(name), lower_camel(name), name in required)
     return validator.errors
 
 
@@ -389,8 +390,6 @@ _RUNTIME_ARN = re.compile(r"arn:(aws[a-zA-Z-]*):lambda:[a-z0-9-]+::runtime:.+", 
 
 @cache
 def _model_runtimes() -> frozenset[str]:
-    from .protocol import service_model
-
     return frozenset(service_model().shape_for("Runtime").enum)
 
 

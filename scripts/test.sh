@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# The project's test command: installs lambdafleet with its test tools, then
-# lint, type-check (against the installed layout) and the test suite.
+# The project's test command: lint, type-check and the test suite, in the
+# project's virtual environment (.venv, created when missing).
 # Needs a running Docker daemon and, for the offline runtime image build,
-# debootstrap (root). Usage: bash scripts/test.sh [pytest args...]
+# debootstrap (as root). Usage: bash scripts/test.sh [pytest args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-python3 -m pip install --quiet --upgrade pip >/dev/null 2>&1 || true
-python3 -m pip install --quiet ".[test]"
+if [ ! -x .venv/bin/python ]; then
+    python3 -m venv .venv
+fi
+export PATH="$PWD/.venv/bin:$PATH"
+python -m pip install --quiet --upgrade pip
+python -m pip install --quiet ".[test]"
 
 echo "== ruff"
 ruff check .
@@ -17,8 +21,8 @@ echo "== mypy"
 # type-check that layout exactly as it installs.
 typecheck=$(mktemp -d)
 trap 'rm -rf "$typecheck"' EXIT
-python3 -m pip install --quiet --no-deps --target "$typecheck" .
+python -m pip install --quiet --no-deps --target "$typecheck" .
 (cd "$typecheck" && mypy --config-file "$OLDPWD/pyproject.toml" -p lambdafleet)
 
 echo "== pytest"
-python3 -m pytest "$@"
+python -m pytest "$@"

@@ -117,12 +117,6 @@ class TestCreateValidation:
             with pytest.raises(LambdaError, match="Runtime and Handler are mandatory"):
                 validation.check_create(config, a_zip({"a.py": ""}))
 
-    def test_deprecated_runtime(self) -> None:
-        with pytest.raises(LambdaError, match=r"python3\.7 is no longer supported"):
-            validation.check_create(
-                pb.FunctionConfiguration(runtime="python3.7", handler="a.b"), b""
-            )
-
     def test_zipped_size_limit(self) -> None:
         with pytest.raises(LambdaError) as err:
             validation.check_zip(b"0" * (validation.MAX_ZIPPED_BYTES + 1))

@@ -18,7 +18,6 @@ import pytest
 from botocore.awsrequest import HeadersDict
 from botocore.model import OperationModel, Shape
 from botocore.response import StreamingBody
-
 from lambdafleet.gateway import protocol
 from lambdafleet.gateway.protocol import AwsError
 
@@ -35,7 +34,9 @@ MAX_DEPTH = 6
 # --------------------------------------------------------------------------
 
 
-def wire_request(op: OperationModel, params: dict[str, Any]) -> tuple[str, str, dict[str, str], bytes]:
+def wire_request(
+    op: OperationModel, params: dict[str, Any]
+) -> tuple[str, str, dict[str, str], bytes]:
     """(method, path?query, headers, body) exactly as boto3 would send them."""
     request = botocore.serialize.create_serializer(
         "rest-json", include_validation=False
@@ -67,7 +68,9 @@ class _RawStream:
         yield self._data
 
 
-def boto_parse(op: OperationModel, status: int, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+def boto_parse(
+    op: OperationModel, status: int, headers: dict[str, str], body: bytes
+) -> dict[str, Any]:
     """What boto3 makes of an answer: as botocore.endpoint does, streaming
     bodies are handed over unread and a modeled error's fields are added."""
     parser = botocore.parsers.create_parser("rest-json")
@@ -152,6 +155,26 @@ def test_the_model_has_85_operations() -> None:
     assert len(ALL_OPERATIONS) == 85
 
 
+def test_the_model_uses_only_the_bindings_parse_request_knows() -> None:
+    bindings = set()
+    for name in ALL_OPERATIONS:
+        for shape in (
+            MODEL.operation_model(name).input_shape,
+            MODEL.operation_model(name).output_shape,
+        ):
+            for member in shape.members.values() if shape is not None else ():
+                location = member.serialization.get("location")
+                if location is not None:
+                    kind = member.type_name
+                    bindings.add((location, kind, bool(member.serialization.get("jsonvalue"))))
+    assert bindings <= {
+        ("uri", "string", False), ("uri", "long", False), ("querystring", "string", False),
+        ("querystring", "integer", False), ("querystring", "boolean", False),
+        ("querystring", "list", False), ("querystring", "timestamp", False),
+        ("header", "string", False), ("statusCode", "integer", False),
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize("name", ALL_OPERATIONS)
 @pytest.mark.parametrize("required_only", [True, False], ids=["minimal", "every-member"])
 def test_botocore_request_round_trips(name: str, required_only: bool) -> None:
@@ -176,8 +199,8 @@ def test_invoke_by_percent_encoded_arn() -> None:
 def test_list_functions_with_and_without_trailing_slash(path: str) -> None:
     matched = protocol.match("GET", path)
     assert matched is not None and matched[0].name == "ListFunctions"
-    assert protocol.match("POST", path) is not None  # CreateFunction
-    assert protocol.match("POST", path)[0].name == "CreateFunction"  # type: ignore[index]
+    created = protocol.match("POST", path)
+    assert created is not None and created[0].name == "CreateFunction"
 
 
 @pytest.mark.parametrize(
@@ -186,8 +209,14 @@ def test_list_functions_with_and_without_trailing_slash(path: str) -> None:
         ("/2018-10-31/layers?find=LayerVersion&Arn=x", "GetLayerVersionByArn"),
         ("/2018-10-31/layers", "ListLayers"),
         ("/2018-10-31/layers?find=Other", "ListLayers"),
-        ("/2019-09-30/functions/f/provisioned-concurrency?List=ALL", "ListProvisionedConcurrencyConfigs"),
-        ("/2019-09-30/functions/f/provisioned-concurrency?Qualifier=1", "GetProvisionedConcurrencyConfig"),
+        (
+            "/2019-09-30/functions/f/provisioned-concurrency?List=ALL",
+            "ListProvisionedConcurrencyConfigs",
+        ),
+        (
+            "/2019-09-30/functions/f/provisioned-concurrency?Qualifier=1",
+            "GetProvisionedConcurrencyConfig",
+        ),
         ("/2015-03-31/functions/f/configuration", "GetFunctionConfiguration"),
         ("/2015-03-31/functions/f", "GetFunction"),
         ("/2019-09-25/functions/f/event-invoke-config/list", "ListFunctionEventInvokeConfigs"),
@@ -323,7 +352,9 @@ def test_response_stream_events() -> None:
 
 def test_zip_file_is_decoded_from_base64() -> None:
     op = MODEL.operation_model("CreateFunction")
-    body = json.dumps({"FunctionName": "f", "Code": {"ZipFile": base64.b64encode(b"PK\x03\x04").decode()}})
+    body = json.dumps(
+        {"FunctionName": "f", "Code": {"ZipFile": base64.b64encode(b"PK\x03\x04").decode()}}
+    )
     params = protocol.parse_request(op, {}, {}, {}, body.encode())
     assert params["Code"] == {"ZipFile": b"PK\x03\x04"}
 
@@ -358,7 +389,10 @@ def test_malformed_json_body(body: bytes, detail: str) -> None:
     assert "\n at [Source: (byte[])" in err.value.message
     parsed = boto_error(op, err.value)
     assert parsed["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert parsed["Error"] == {"Code": "InvalidRequestContentException", "Message": err.value.message}
+    assert parsed["Error"] == {
+        "Code": "InvalidRequestContentException",
+        "Message": err.value.message,
+    }
     assert parsed["Type"] == "User"
 
 
@@ -409,7 +443,9 @@ def test_query_or_label_that_is_not_a_number(
 
 def test_query_numbers_and_lists() -> None:
     op = MODEL.operation_model("ListFunctions")
-    params = protocol.parse_request(op, {}, {"MaxItems": ["10"], "FunctionVersion": ["ALL"]}, {}, b"")
+    params = protocol.parse_request(
+        op, {}, {"MaxItems": ["10"], "FunctionVersion": ["ALL"]}, {}, b""
+    )
     assert params == {"MaxItems": 10, "FunctionVersion": "ALL"}
     op = MODEL.operation_model("UntagResource")
     params = protocol.parse_request(op, {"Resource": "arn"}, {"tagKeys": ["a", "b"]}, {}, b"")
@@ -424,7 +460,7 @@ def test_query_numbers_and_lists() -> None:
 def sample_output(op: OperationModel) -> dict[str, Any]:
     shape = op.output_shape
     assert shape is not None
-    out = sample(shape)
+    out: dict[str, Any] = sample(shape)
     for name, member in shape.members.items():
         if member.serialization.get("location") == "statusCode":
             out[name] = int(op.http.get("responseCode", 200))
@@ -436,7 +472,11 @@ STREAMING_OUTPUT = {"InvokeWithResponseStream"}
 
 @pytest.mark.parametrize(
     "name",
-    [n for n in ALL_OPERATIONS if MODEL.operation_model(n).output_shape and n not in STREAMING_OUTPUT],
+    [
+        n
+        for n in ALL_OPERATIONS
+        if MODEL.operation_model(n).output_shape and n not in STREAMING_OUTPUT
+    ],
 )
 def test_response_round_trips_through_botocore(name: str) -> None:
     op = MODEL.operation_model(name)
@@ -462,10 +502,17 @@ def test_response_omits_none_and_unknown_members() -> None:
 
 def test_create_function_answers_201_with_compact_json() -> None:
     op = MODEL.operation_model("CreateFunction")
-    output = {"FunctionName": "f", "LastModified": "2026-11-26T22:41:00.000+0000", "MemorySize": 128}
+    output = {
+        "FunctionName": "f",
+        "LastModified": "2026-11-26T22:41:00.000+0000",
+        "MemorySize": 128,
+    }
     status, _, body = protocol.serialize_response(op, output)
     assert status == 201
-    assert body == b'{"FunctionName":"f","MemorySize":128,"LastModified":"2026-11-26T22:41:00.000+0000"}'
+    assert (
+        body
+        == b'{"FunctionName":"f","MemorySize":128,"LastModified":"2026-11-26T22:41:00.000+0000"}'
+    )
 
 
 def test_empty_output_has_empty_body() -> None:
@@ -555,4 +602,8 @@ def test_error_body_is_compact_as_aws_sends_it() -> None:
 
 def test_request_id_helper() -> None:
     headers = protocol.with_request_id({"x-amzn-ErrorType": "X"}, "rid")
-    assert headers == {"x-amzn-ErrorType": "X", "x-amzn-RequestId": "rid", "Content-Type": "application/json"}
+    assert headers == {
+        "x-amzn-ErrorType": "X",
+        "x-amzn-RequestId": "rid",
+        "Content-Type": "application/json",
+    }

@@ -4,8 +4,10 @@ container running awslambdaric, on the local Docker daemon."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import uuid
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -59,11 +61,11 @@ def test_warm_container_is_reused_and_labelled(client: Any) -> None:
 
 def test_get_list_delete_shapes(client: Any) -> None:
     fn = name()
-    create_echo(client, fn, Environment={"Variables": {"A": "1"}}, MemorySize=256, Timeout=5)
+    create_echo(client, fn, Environment={"Variables": {"MY_VAR": "1"}}, MemorySize=256, Timeout=5)
     got = client.get_function(FunctionName=fn)
     config = got["Configuration"]
     assert config["FunctionArn"] == f"arn:aws:lambda:us-east-1:000000000000:function:{fn}"
-    assert config["Environment"] == {"Variables": {"A": "1"}}
+    assert config["Environment"] == {"Variables": {"MY_VAR": "1"}}
     assert config["MemorySize"] == 256 and config["Timeout"] == 5
     assert config["PackageType"] == "Zip" and config["Architectures"] == ["x86_64"]
     assert config["LoggingConfig"] == {"LogFormat": "Text", "LogGroup": f"/aws/lambda/{fn}"}
@@ -145,9 +147,12 @@ def test_function_error_is_reported_as_aws_does(client: Any) -> None:
     assert client.invoke(FunctionName=fn, Payload=b"{}")["FunctionError"] == "Unhandled"
 
 
-def test_aws_cli_invoke(cluster: Any, tmp_path: Any) -> None:
+def test_aws_cli_invoke(cluster: Any, tmp_path: Path) -> None:
+    """The README's AWS CLI command, as written there."""
     fn = name()
     create_echo(cluster.client(), fn)
+    event = tmp_path / "event.json"
+    event.write_text('{"from": "cli"}')
     out = tmp_path / "out.json"
     result = subprocess.run(
         [
@@ -160,20 +165,14 @@ def test_aws_cli_invoke(cluster: Any, tmp_path: Any) -> None:
             "us-east-1",
             "--function-name",
             fn,
-            "--cli-binary-format",
-            "raw-in-base64-out",
             "--payload",
-            '{"from": "cli"}',
+            f"fileb://{event}",
             str(out),
         ],
         capture_output=True,
         text=True,
         timeout=120,
-        env={
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "PATH": __import__("os").environ["PATH"],
-        },
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"},
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["StatusCode"] == 200
