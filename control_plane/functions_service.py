@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, TypeAlias
 
 import grpc
 import structlog
@@ -20,7 +20,8 @@ from .store import CodeStore, FunctionKey, FunctionStore, StoredFunction
 
 log = structlog.get_logger(__name__)
 
-Context = grpc.aio.ServicerContext[Any, Any]
+# grpc ships no types: a servicer context is untyped to mypy.
+Context: TypeAlias = Any
 
 DEFAULT_PAGE = 50
 
@@ -99,7 +100,7 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
         limit = request.max_items or DEFAULT_PAGE
         ctx = request.context
         # One extra row tells whether another page follows.
-        rows = self.store.list(ctx.account_id, ctx.region, after=request.marker, limit=limit + 1)
+        rows = self.store.page(ctx.account_id, ctx.region, after=request.marker, limit=limit + 1)
         page = rows[:limit]
         response = pb.ListFunctionsResponse(functions=[fn.configuration for fn in page])
         if len(rows) > limit:
@@ -124,9 +125,7 @@ class FunctionService(functions_pb2_grpc.FunctionServiceServicer):  # type: igno
         log.info("function.deleted", function=key.name)
         return pb.DeleteFunctionResponse()
 
-    async def Invoke(
-        self, request: pb.InvokeRequest, context: Context
-    ) -> pb.InvokeResponse:
+    async def Invoke(self, request: pb.InvokeRequest, context: Context) -> pb.InvokeResponse:
         _bind(request.context)
         try:
             key = _key(request.context, request.function_name)

@@ -33,7 +33,7 @@ QUEUE_WAIT_S = 30.0
 # cold start that has to build a runtime image.
 ANSWER_MARGIN_S = 600.0
 
-ARCH_NAMES = {pb.ARCHITECTURE_ARM64: "arm64"}
+ARCH_NAMES: dict[int, str] = {pb.ARCHITECTURE_ARM64: "arm64"}
 
 
 def function_arn(key: FunctionKey, qualifier: str = "") -> str:
@@ -136,9 +136,8 @@ class Scheduler:
     async def invoke(self, fn: StoredFunction, request: pb.InvokeRequest) -> apb.InvokeResult:
         spec = function_spec(fn)
         key = env_key(spec)
-        arch = ARCH_NAMES.get(
-            fn.configuration.architectures[0] if fn.configuration.architectures else 0, "x86_64"
-        )
+        architectures = fn.configuration.architectures
+        arch = ARCH_NAMES.get(architectures[0], "x86_64") if architectures else "x86_64"
         invocation_id = str(uuid.uuid4())
         assignment = apb.InvokeAssignment(
             invocation_id=invocation_id,

@@ -166,7 +166,7 @@ class FunctionStore:
         )
         return cur.rowcount > 0
 
-    def list(
+    def page(
         self, account_id: str, region: str, after: str = "", limit: int = 50
     ) -> list[StoredFunction]:
         rows = self._db.execute(

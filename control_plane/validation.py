@@ -16,6 +16,7 @@ from lambdafleet.functions.v1 import functions_pb2 as pb
 MAX_ZIPPED_BYTES = 50 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
+
 def check_create(config: pb.FunctionConfiguration, zip_file: bytes) -> None:
     """Raise the error AWS answers for an invalid new Zip function."""
     if config.package_type == pb.PACKAGE_TYPE_IMAGE:

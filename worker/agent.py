@@ -82,7 +82,9 @@ class Worker:
         removed = await self.containers.remove_all()
         if removed:
             log.info("worker.orphans_removed", count=removed)
-        host = self.advertise_address or await asyncio.to_thread(self.containers.bridge_gateway)
+        host = self.advertise_address
+        if not host:
+            host = await asyncio.to_thread(self.containers.bridge_gateway)
         # /etc/hosts needs an address, not a name.
         host_ip = await asyncio.to_thread(socket.gethostbyname, host)
         self.channel = grpc.aio.insecure_channel(self.control_plane, options=CHANNEL_OPTIONS)
