@@ -1,7 +1,7 @@
-"""Build hook: generate the gRPC stubs from proto/ into the package being built.
+"""Build step: generate the gRPC stubs from proto/ into the package being built.
 
 Generated code is never committed or edited; every build (`pip install .`,
-wheel, or `python setup.py build_py`) regenerates it from the .proto files.
+wheel or sdist) regenerates it from the .proto files.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 from setuptools import setup
-from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 PROTO_ROOT = ROOT / "proto"
@@ -50,13 +49,9 @@ def generate(out_dir: Path) -> None:
             pkg = pkg.parent
 
 
-class BuildWithProtos(build_py):
-    # Generated into the source tree (ignored by git) before the copy, because
-    # setuptools requires every listed package's folder to exist; it also gives
-    # mypy and ruff the stubs when they check the tree.
-    def run(self) -> None:
-        generate(ROOT)
-        super().run()
-
-
-setup(cmdclass={"build_py": BuildWithProtos})
+# Generated into the source tree (ignored by git) before setup() runs:
+# setuptools checks that every listed package's folder exists as early as
+# egg_info, and mypy and ruff then see the stubs when they check the tree.
+# grpcio-tools is a build requirement, so it is importable here.
+generate(ROOT)
+setup()
