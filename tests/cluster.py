@@ -19,7 +19,19 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import docker
 from botocore.config import Config
+
+
+def containers(**filters: str) -> list[dict[str, Any]]:
+    """Containers on the local daemon as (id, labels) records; the client is
+    closed at once so no socket outlives the call."""
+    client = docker.from_env()
+    try:
+        found = client.containers.list(all=True, filters=filters)
+        return [{"id": c.id, "labels": dict(c.labels)} for c in found]
+    finally:
+        client.close()
 
 
 def free_port() -> int:
@@ -75,14 +87,29 @@ def wait_healthy(endpoint: str, timeout: float = 120, workers: int = 1) -> dict[
                 if body.get("workers", 0) >= workers:
                     return body
                 last = body
+        except urllib.error.HTTPError as exc:
+            # 503 until a worker is live; the error holds the open response.
+            with exc:
+                last = exc.read()
         except (urllib.error.URLError, ConnectionError, OSError) as exc:
             last = exc
         time.sleep(0.2)
     raise AssertionError(f"{endpoint} not healthy within {timeout}s: {last}")
 
 
+# Every client a test makes stays referenced until the session closes it: one
+# collected with a live connection would raise an unclosed-socket warning
+# inside whichever test happened to be running.
+CLIENTS: list[Any] = []
+
+
+def close_clients() -> None:
+    while CLIENTS:
+        CLIENTS.pop().close()
+
+
 def lambda_client(endpoint: str, region: str = "us-east-1") -> Any:
-    return boto3.client(
+    client = boto3.client(
         "lambda",
         endpoint_url=endpoint,
         region_name=region,
@@ -90,6 +117,8 @@ def lambda_client(endpoint: str, region: str = "us-east-1") -> Any:
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 1}, read_timeout=120),
     )
+    CLIENTS.append(client)
+    return client
 
 
 def zip_bytes(files: dict[str, str]) -> bytes:

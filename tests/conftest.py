@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import Process, free_port, lambda_client, wait_healthy
+from cluster import Process, close_clients, free_port, lambda_client, wait_healthy
 
 
 def require_docker() -> None:
@@ -15,6 +15,12 @@ def require_docker() -> None:
     result = subprocess.run(["docker", "info"], capture_output=True, text=True, timeout=30)
     if result.returncode != 0:
         pytest.fail(f"a Docker daemon is required: {result.stderr.strip()[:300]}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_clients() -> Iterator[None]:
+    yield
+    close_clients()
 
 
 @pytest.fixture(scope="session")

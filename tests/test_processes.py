@@ -10,17 +10,14 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import docker
-from cluster import Process, create_echo, free_port, lambda_client, wait_healthy
+from cluster import Process, containers, create_echo, free_port, lambda_client, wait_healthy
 
 
-def containers_of(worker_prefix: str) -> list[Any]:
+def containers_of(worker_prefix: str) -> list[dict[str, Any]]:
     return [
         c
-        for c in docker.from_env().containers.list(
-            all=True, filters={"label": "lambdafleet.worker"}
-        )
-        if c.labels.get("lambdafleet.worker", "").startswith(worker_prefix)
+        for c in containers(label="lambdafleet.worker")
+        if c["labels"]["lambdafleet.worker"].startswith(worker_prefix)
     ]
 
 
@@ -48,9 +45,9 @@ def test_sigterm_cleans_up_and_restart_keeps_functions(docker_daemon: None, tmp_
     create_echo(client, name)
     assert invoke(client, name, {"run": 1})["event"] == {"run": 1}
     arn = client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-    running = docker.from_env().containers.list(filters={"label": f"lambdafleet.function={arn}"})
+    running = containers(label=f"lambdafleet.function={arn}")
     assert len(running) == 1
-    worker_id = running[0].labels["lambdafleet.worker"]
+    worker_id = running[0]["labels"]["lambdafleet.worker"]
 
     assert first.stop(signal.SIGTERM) == 0
     assert containers_of(worker_id) == [], "SIGTERM must remove every container it started"
@@ -73,15 +70,15 @@ def test_restart_after_a_crash_removes_orphans(docker_daemon: None, tmp_path: Pa
     create_echo(client, name)
     invoke(client, name, {})
     arn = client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-    orphan = docker.from_env().containers.list(filters={"label": f"lambdafleet.function={arn}"})[0]
-    worker_id = orphan.labels["lambdafleet.worker"]
+    orphan = containers(label=f"lambdafleet.function={arn}")[0]
+    worker_id = orphan["labels"]["lambdafleet.worker"]
 
     first.stop(signal.SIGKILL)  # no chance to clean up
-    assert [c.id for c in containers_of(worker_id)] == [orphan.id]
+    assert [c["id"] for c in containers_of(worker_id)] == [orphan["id"]]
 
     second = up(tmp_path, port, 2)
     try:
-        assert orphan.id not in [c.id for c in containers_of(worker_id)]
+        assert orphan["id"] not in [c["id"] for c in containers_of(worker_id)]
         assert invoke(client, name, {"after": "crash"})["event"] == {"after": "crash"}
     finally:
         second.stop()

@@ -10,10 +10,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import docker
 import pytest
 from botocore.exceptions import ClientError
-from cluster import ROLE, create_echo, zip_bytes
+from cluster import ROLE, containers, create_echo, zip_bytes
 
 
 def name() -> str:
@@ -52,9 +51,9 @@ def test_warm_container_is_reused_and_labelled(client: Any) -> None:
     for _ in range(3):
         assert client.invoke(FunctionName=fn, Payload=b"{}")["StatusCode"] == 200
     arn = client.get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
-    containers = docker.from_env().containers.list(filters={"label": f"lambdafleet.function={arn}"})
-    assert len(containers) == 1, "three sequential invocations share one warm environment"
-    labels = containers[0].labels
+    found = containers(label=f"lambdafleet.function={arn}")
+    assert len(found) == 1, "three sequential invocations share one warm environment"
+    labels = found[0]["labels"]
     assert labels["lambdafleet.worker"].startswith("up-")
     assert labels["lambdafleet.function"] == arn
 
