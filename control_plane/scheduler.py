@@ -16,6 +16,7 @@ import uuid
 import structlog
 
 from lambdafleet.agent.v1 import agent_pb2 as apb
+from lambdafleet.environments import environment_key
 from lambdafleet.errors import LambdaError, service_error
 from lambdafleet.functions.v1 import functions_pb2 as pb
 
@@ -39,10 +40,6 @@ ARCH_NAMES: dict[int, str] = {pb.ARCHITECTURE_ARM64: "arm64"}
 def function_arn(key: FunctionKey, qualifier: str = "") -> str:
     arn = f"arn:aws:lambda:{key.region}:{key.account_id}:function:{key.name}"
     return f"{arn}:{qualifier}" if qualifier else arn
-
-
-def env_key(spec: apb.FunctionSpec) -> str:
-    return f"{spec.function_arn}:{spec.version}#{spec.revision_id}"
 
 
 def function_spec(fn: StoredFunction) -> apb.FunctionSpec:
@@ -135,7 +132,7 @@ class Scheduler:
 
     async def invoke(self, fn: StoredFunction, request: pb.InvokeRequest) -> apb.InvokeResult:
         spec = function_spec(fn)
-        key = env_key(spec)
+        key = environment_key(spec)
         architectures = fn.configuration.architectures
         arch = ARCH_NAMES.get(architectures[0], "x86_64") if architectures else "x86_64"
         invocation_id = str(uuid.uuid4())

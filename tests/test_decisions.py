@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import io
 import json
-import zipfile
 
 import pytest
+from cluster import zip_bytes
 from lambdafleet.control_plane import lifecycle, validation
 from lambdafleet.control_plane.placement import WorkerSnapshot, place
 from lambdafleet.control_plane.workers import WorkerGone, WorkerRegistry, WorkerSession
@@ -84,27 +83,19 @@ class TestLifecycle:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+0000", lifecycle.now_aws())
 
 
-def a_zip(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for k, v in files.items():
-            zf.writestr(k, v)
-    return buf.getvalue()
-
-
 class TestCreateValidation:
     config = pb.FunctionConfiguration(runtime="python3.11", handler="app.handler")
 
     def test_good(self) -> None:
-        validation.check_create(self.config, a_zip({"app.py": "x=1"}))
+        validation.check_create(self.config, zip_bytes({"app.py": "x=1"}))
 
     @pytest.mark.parametrize("data", [b"", b"garbage", b"PK\x03\x04broken"])
-    def test_not_a_zip(self, data: bytes) -> None:
+    def test_not_zip_bytes(self, data: bytes) -> None:
         with pytest.raises(LambdaError, match="Could not unzip uploaded file"):
             validation.check_create(self.config, data)
 
     def test_corrupt_member(self) -> None:
-        data = bytearray(a_zip({"app.py": "x = 1" * 100}))
+        data = bytearray(zip_bytes({"app.py": "x = 1" * 100}))
         data[40] ^= 0xFF  # inside the compressed member
         with pytest.raises(LambdaError, match="Could not unzip"):
             validation.check_zip(bytes(data))
@@ -115,7 +106,7 @@ class TestCreateValidation:
             pb.FunctionConfiguration(handler="a.b"),
         ):
             with pytest.raises(LambdaError, match="Runtime and Handler are mandatory"):
-                validation.check_create(config, a_zip({"a.py": ""}))
+                validation.check_create(config, zip_bytes({"a.py": ""}))
 
     def test_zipped_size_limit(self) -> None:
         with pytest.raises(LambdaError) as err:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import structlog
 
 from lambdafleet.agent.v1 import agent_pb2 as apb
+from lambdafleet.environments import environment_key
 
 from .code_cache import CodeCache
 from .containers import LABEL_ENVIRONMENT, LABEL_FUNCTION, LABEL_VERSION, Containers
@@ -20,10 +21,6 @@ from .environment import Answer, Environment, EnvironmentStopped, Invocation, St
 from .images import ImageResolver
 
 log = structlog.get_logger(__name__)
-
-
-def env_key(spec: apb.FunctionSpec) -> str:
-    return f"{spec.function_arn}:{spec.version}#{spec.revision_id}"
 
 
 def _error(error_type: str, message: str) -> bytes:
@@ -68,7 +65,7 @@ class Pool:
     async def invoke(self, assignment: apb.InvokeAssignment) -> apb.InvokeResult:
         spec = assignment.function
         result = apb.InvokeResult(invocation_id=assignment.invocation_id)
-        env = self._take_idle(env_key(spec))
+        env = self._take_idle(environment_key(spec))
         if env is None:
             try:
                 env = await self._start(spec)
@@ -156,7 +153,7 @@ class Pool:
     async def _start(self, spec: apb.FunctionSpec) -> Environment:
         await self._make_room()
         self._starting += 1
-        env = Environment(spec, env_key(spec))
+        env = Environment(spec, environment_key(spec))
         self.by_host[env.hostname] = env
         started = time.monotonic()
         try:
