@@ -1,7 +1,9 @@
 """AWS's function state model, as pure transitions on FunctionConfiguration.
 
-Pending (Creating) -> Active, or -> Failed with a reason. Every transition
-gets a fresh RevisionId, as AWS's does. Nothing here performs I/O.
+State: Pending (Creating) -> Active, or -> Failed with a reason.
+LastUpdateStatus: an update sets InProgress, then Successful or Failed.
+Every transition gets a fresh RevisionId, as AWS's does. Nothing here
+performs I/O.
 """
 
 from __future__ import annotations
@@ -9,17 +11,13 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
+from lambdafleet.api.v1 import lambda_pb2 as api
 from lambdafleet.errors import conflict
-from lambdafleet.functions.v1 import functions_pb2 as pb
 
-Config = pb.FunctionConfiguration
+Config = api.FunctionConfiguration
 
-STATE_NAMES: dict[int, str] = {
-    pb.FUNCTION_STATE_PENDING: "Pending",
-    pb.FUNCTION_STATE_ACTIVE: "Active",
-    pb.FUNCTION_STATE_INACTIVE: "Inactive",
-    pb.FUNCTION_STATE_FAILED: "Failed",
-}
+PENDING, ACTIVE, INACTIVE, FAILED = "Pending", "Active", "Inactive", "Failed"
+IN_PROGRESS, SUCCESSFUL = "InProgress", "Successful"
 
 
 def now_aws() -> str:
@@ -32,36 +30,57 @@ def new_revision() -> str:
     return str(uuid.uuid4())
 
 
-def created(config: Config) -> Config:
+def _copy(config: Config) -> Config:
     out = Config()
     out.CopyFrom(config)
-    out.state = pb.FUNCTION_STATE_PENDING
+    return out
+
+
+def created(config: Config) -> Config:
+    out = _copy(config)
+    out.state = PENDING
     out.state_reason = "The function is being created."
     out.state_reason_code = "Creating"
-    out.last_update_status = pb.LAST_UPDATE_STATUS_UNSPECIFIED
+    out.ClearField("last_update_status")
+    out.ClearField("last_update_status_reason")
+    out.ClearField("last_update_status_reason_code")
+    out.last_modified = now_aws()
+    out.revision_id = new_revision()
+    return out
+
+
+def update_started(config: Config) -> Config:
+    """An update was accepted: it applies in the background (AWS's wording
+    for the reason is the creation one, as recorded)."""
+    out = _copy(config)
+    out.last_update_status = IN_PROGRESS
+    out.last_update_status_reason = "The function is being created."
+    out.last_update_status_reason_code = "Creating"
     out.last_modified = now_aws()
     out.revision_id = new_revision()
     return out
 
 
 def activated(config: Config) -> Config:
-    out = Config()
-    out.CopyFrom(config)
-    out.state = pb.FUNCTION_STATE_ACTIVE
+    """Creation or an update finished: the function runs the new settings."""
+    out = _copy(config)
+    out.state = ACTIVE
     out.ClearField("state_reason")
     out.ClearField("state_reason_code")
-    out.last_update_status = pb.LAST_UPDATE_STATUS_SUCCESSFUL
+    out.last_update_status = SUCCESSFUL
+    out.ClearField("last_update_status_reason")
+    out.ClearField("last_update_status_reason_code")
     out.revision_id = new_revision()
     return out
 
 
 def failed(config: Config, reason: str, reason_code: str) -> Config:
-    out = Config()
-    out.CopyFrom(config)
-    out.state = pb.FUNCTION_STATE_FAILED
-    out.state_reason = reason
-    out.state_reason_code = reason_code
-    out.last_update_status = pb.LAST_UPDATE_STATUS_FAILED
+    out = _copy(config)
+    if out.state == PENDING:
+        out.state = FAILED
+        out.state_reason = reason
+        out.state_reason_code = reason_code
+    out.last_update_status = FAILED
     out.last_update_status_reason = reason
     out.last_update_status_reason_code = reason_code
     out.revision_id = new_revision()
@@ -70,13 +89,27 @@ def failed(config: Config, reason: str, reason_code: str) -> Config:
 
 def check_invocable(config: Config) -> None:
     """Raise AWS's error when the function cannot take an invocation now."""
-    if config.state != pb.FUNCTION_STATE_ACTIVE:
-        state = STATE_NAMES.get(config.state, "Pending")
+    if config.state != ACTIVE:
         raise conflict(
             "The operation cannot be performed at this time. "
-            f"The function is currently in the following state: {state}"
+            f"The function is currently in the following state: {config.state or PENDING}"
+        )
+
+
+def check_updatable(config: Config) -> None:
+    """Raise AWS's error when an update arrives while another is applied or
+    the function is still being created."""
+    check_invocable(config)
+    if config.last_update_status == IN_PROGRESS:
+        raise conflict(
+            "The operation cannot be performed at this time. An update is in progress for "
+            f"resource: {config.function_arn}"
         )
 
 
 def is_pending(config: Config) -> bool:
-    return config.state == pb.FUNCTION_STATE_PENDING
+    return config.state == PENDING
+
+
+def is_updating(config: Config) -> bool:
+    return config.last_update_status == IN_PROGRESS

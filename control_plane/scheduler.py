@@ -16,13 +16,14 @@ import uuid
 import structlog
 
 from lambdafleet.agent.v1 import agent_pb2 as apb
+from lambdafleet.api.v1 import lambda_pb2 as api
 from lambdafleet.environments import environment_key
 from lambdafleet.errors import LambdaError, service_error
-from lambdafleet.functions.v1 import functions_pb2 as pb
+from lambdafleet.state.v1 import state_pb2
 
 from . import lifecycle
 from .placement import place
-from .store import FunctionKey, FunctionStore, StoredFunction
+from .store import ResourceStore, Scope
 from .workers import WorkerGone, WorkerRegistry
 
 log = structlog.get_logger(__name__)
@@ -34,16 +35,8 @@ QUEUE_WAIT_S = 30.0
 # cold start that has to build a runtime image.
 ANSWER_MARGIN_S = 600.0
 
-ARCH_NAMES: dict[int, str] = {pb.ARCHITECTURE_ARM64: "arm64"}
 
-
-def function_arn(key: FunctionKey, qualifier: str = "") -> str:
-    arn = f"arn:aws:lambda:{key.region}:{key.account_id}:function:{key.name}"
-    return f"{arn}:{qualifier}" if qualifier else arn
-
-
-def function_spec(fn: StoredFunction) -> apb.FunctionSpec:
-    c = fn.configuration
+def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpec:
     return apb.FunctionSpec(
         function_arn=c.function_arn,
         function_name=c.function_name,
@@ -53,66 +46,82 @@ def function_spec(fn: StoredFunction) -> apb.FunctionSpec:
         handler=c.handler,
         memory_size=c.memory_size,
         timeout=c.timeout,
-        environment=dict(c.environment),
+        environment=dict(c.environment.variables),
         code_sha256=c.code_sha256,
-        region=fn.key.region,
-        account_id=fn.key.account_id,
-        log_group=c.log_group,
-        ephemeral_storage_mb=c.ephemeral_storage_mb,
+        region=scope.region,
+        account_id=scope.account_id,
+        log_group=c.logging_config.log_group,
+        ephemeral_storage_mb=c.ephemeral_storage.size,
     )
 
 
 class Scheduler:
-    def __init__(self, store: FunctionStore, registry: WorkerRegistry) -> None:
+    def __init__(self, store: ResourceStore, registry: WorkerRegistry) -> None:
         self.store = store
         self.registry = registry
-        self._activations: dict[FunctionKey, asyncio.Task[None]] = {}
+        self._activations: dict[tuple[Scope, str], asyncio.Task[None]] = {}
         self._capacity = asyncio.Condition()
+        # Background event invocations, referenced so they are not collected.
+        self._events: set[asyncio.Task[None]] = set()
         registry.on_change(self._workers_changed)
 
     # -- activation ---------------------------------------------------------
 
-    def activate(self, key: FunctionKey) -> None:
+    def activate(self, scope: Scope, name: str) -> None:
+        """Bring a Pending function to Active, or an update in progress to
+        Successful, once a worker has its runtime ready."""
+        key = (scope, name)
         task = self._activations.get(key)
         if task is None or task.done():
-            self._activations[key] = asyncio.create_task(self._activate(key))
+            self._activations[key] = asyncio.create_task(self._activate(scope, name))
 
     def resume_pending(self) -> None:
-        for fn in self.store.all():
-            if lifecycle.is_pending(fn.configuration):
-                self.activate(fn.key)
+        for scope, name, record in self.store.everywhere("function", state_pb2.FunctionRecord):
+            config = record.configuration
+            if lifecycle.is_pending(config) or lifecycle.is_updating(config):
+                self.activate(scope, name)
 
-    async def _activate(self, key: FunctionKey) -> None:
+    def _load(self, scope: Scope, name: str) -> state_pb2.FunctionRecord | None:
+        return self.store.get(scope, "function", name, state_pb2.FunctionRecord)
+
+    async def _activate(self, scope: Scope, name: str) -> None:
         while True:
-            fn = self.store.get(key)
-            if fn is None or not lifecycle.is_pending(fn.configuration):
+            record = self._load(scope, name)
+            if record is None:
+                return
+            config = record.configuration
+            if not (lifecycle.is_pending(config) or lifecycle.is_updating(config)):
                 return
             workers = self.registry.live()
             if not workers:
                 self.registry.changed.clear()
                 await self.registry.changed.wait()
                 continue
-            revision = fn.configuration.revision_id
-            results = await asyncio.gather(
-                *(w.prepare(fn.configuration.runtime) for w in workers), return_exceptions=True
-            )
-            errors = [r.error_message for r in results if isinstance(r, apb.PrepareResult)]
-            ok = any(isinstance(r, apb.PrepareResult) and r.ok for r in results)
-            if not ok and len(errors) < len(workers):
-                continue  # a worker vanished mid-way; try again with the rest
-            current = self.store.get(key)
+            revision = config.revision_id
+            ok, errors = True, []
+            if config.package_type != "Image":
+                results = await asyncio.gather(
+                    *(w.prepare(config.runtime) for w in workers), return_exceptions=True
+                )
+                errors = [r.error_message for r in results if isinstance(r, apb.PrepareResult)]
+                ok = any(isinstance(r, apb.PrepareResult) and r.ok for r in results)
+                if not ok and len(errors) < len(workers):
+                    continue  # a worker vanished mid-way; try again with the rest
+            current = self._load(scope, name)
             if current is None or current.configuration.revision_id != revision:
-                return  # deleted or changed meanwhile
+                # Deleted, or changed meanwhile: a newer update activates itself.
+                return
             if ok:
                 current.configuration.CopyFrom(lifecycle.activated(current.configuration))
-                log.info("function.active", function=key.name)
+                current.serving.CopyFrom(current.configuration)
+                log.info("function.active", function=name)
             else:
                 reason = next((e for e in errors if e), "No worker could prepare the runtime.")
                 current.configuration.CopyFrom(
                     lifecycle.failed(current.configuration, reason, "InternalError")
                 )
-                log.warning("function.failed", function=key.name, reason=reason)
-            self.store.update(current)
+                log.warning("function.failed", function=name, reason=reason)
+            self.store.put(scope, "function", name, current, function=name)
             return
 
     def _workers_changed(self) -> None:
@@ -124,24 +133,52 @@ class Scheduler:
             self._capacity.notify_all()
 
     async def close(self) -> None:
-        for task in self._activations.values():
+        tasks = [*self._activations.values(), *self._events]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._activations.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- dispatch -----------------------------------------------------------
 
-    async def invoke(self, fn: StoredFunction, request: pb.InvokeRequest) -> apb.InvokeResult:
-        spec = function_spec(fn)
+    def run_event(
+        self,
+        scope: Scope,
+        config: api.FunctionConfiguration,
+        request: api.InvocationRequest,
+        request_id: str,
+    ) -> None:
+        """Run an Event invocation in the background, once (not yet durable)."""
+
+        async def run() -> None:
+            try:
+                await self.invoke(
+                    scope, config, request.payload, request.client_context, request_id
+                )
+            except LambdaError as exc:
+                log.warning("invoke.event_failed", error=exc.message)
+
+        task = asyncio.create_task(run())
+        self._events.add(task)
+        task.add_done_callback(self._events.discard)
+
+    async def invoke(
+        self,
+        scope: Scope,
+        config: api.FunctionConfiguration,
+        payload: bytes,
+        client_context: str,
+        request_id: str,
+    ) -> apb.InvokeResult:
+        spec = function_spec(scope, config)
         key = environment_key(spec)
-        architectures = fn.configuration.architectures
-        arch = ARCH_NAMES.get(architectures[0], "x86_64") if architectures else "x86_64"
+        arch = config.architectures[0] if config.architectures else "x86_64"
         invocation_id = str(uuid.uuid4())
         assignment = apb.InvokeAssignment(
             invocation_id=invocation_id,
             function=spec,
-            payload=request.payload,
-            client_context=request.client_context,
-            request_id=request.context.request_id,
+            payload=payload or b"{}",
+            client_context=client_context,
+            request_id=request_id,
             deadline_unix_ms=int((time.time() + spec.timeout) * 1000),
         )
         deadline = time.monotonic() + QUEUE_WAIT_S

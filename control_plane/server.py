@@ -14,9 +14,10 @@ from lambdafleet.agent.v1 import agent_pb2_grpc
 from lambdafleet.functions.v1 import functions_pb2_grpc
 
 from .agent_service import AgentService
-from .functions_service import CodeService, FunctionService
+from .api import Api, Settings, service_handler
+from .cluster_service import ClusterService, CodeService
 from .scheduler import Scheduler
-from .store import CodeStore, FunctionStore
+from .store import CodeStore, ResourceStore
 from .workers import WorkerRegistry
 
 log = structlog.get_logger(__name__)
@@ -34,8 +35,15 @@ GRPC_OPTIONS = [
 
 
 class ControlPlane:
-    def __init__(self, data_dir: Path, listen: str, heartbeat_ttl_ms: int = 10_000) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        listen: str,
+        heartbeat_ttl_ms: int = 10_000,
+        settings: Settings | None = None,
+    ) -> None:
         self.data_dir = data_dir
+        self.settings = settings or Settings()
         self.listen = listen
         self.heartbeat_ttl_ms = heartbeat_ttl_ms
         self.port = 0
@@ -44,13 +52,16 @@ class ControlPlane:
 
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self.store = FunctionStore(self.data_dir / "state.db")
+        self.store = ResourceStore(self.data_dir / "state.db")
         self.code = CodeStore(self.data_dir / "code")
         self.registry = WorkerRegistry(self.heartbeat_ttl_ms)
         self.scheduler = Scheduler(self.store, self.registry)
         server = grpc.aio.server(options=GRPC_OPTIONS)
-        functions_pb2_grpc.add_FunctionServiceServicer_to_server(
-            FunctionService(self.store, self.code, self.scheduler), server
+        server.add_generic_rpc_handlers(
+            (service_handler(Api(self.store, self.code, self.scheduler, self.settings)),)
+        )
+        functions_pb2_grpc.add_ClusterServiceServicer_to_server(
+            ClusterService(self.registry), server
         )
         functions_pb2_grpc.add_CodeServiceServicer_to_server(CodeService(self.code), server)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(self.registry), server)

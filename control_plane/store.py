@@ -1,8 +1,12 @@
-"""Durable state of the control plane: functions in SQLite, code by hash.
+"""Durable state of the control plane: resources in SQLite, code by hash.
 
-Function configurations are stored as serialized FunctionConfiguration
-messages: typed, and able to gain fields without a schema migration. Code
-packages live in a content-addressed folder keyed by the hex SHA-256 (the
+Every resource (a function, a version, an alias, a layer version, a mapping...)
+is one row holding a serialized protobuf message: typed, and able to gain
+fields without a schema migration. Rows are keyed by account, region, kind and
+id; a row that belongs to a function names it, so deleting the function takes
+everything of it along in one transaction.
+
+Code packages live in a content-addressed folder keyed by the hex SHA-256 (the
 CodeSha256 AWS shows is the same digest in base64), written to a temporary
 file and renamed so a crash never leaves a half-written package under its name.
 """
@@ -10,6 +14,7 @@ file and renamed so a crash never leaves a half-written package under its name.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -17,33 +22,33 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from lambdafleet.functions.v1 import functions_pb2
+from google.protobuf.message import Message
+
+M = TypeVar("M", bound=Message)
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS functions (
+CREATE TABLE IF NOT EXISTS resources (
     account_id TEXT NOT NULL,
     region TEXT NOT NULL,
-    name TEXT NOT NULL,
-    configuration BLOB NOT NULL,
-    tags BLOB NOT NULL,
-    PRIMARY KEY (account_id, region, name)
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    function TEXT,
+    value BLOB NOT NULL,
+    PRIMARY KEY (account_id, region, kind, id)
 );
+CREATE INDEX IF NOT EXISTS resources_by_function
+    ON resources (account_id, region, function);
 """
 
 
 @dataclass(frozen=True)
-class FunctionKey:
+class Scope:
+    """Where a resource lives: AWS isolates accounts and regions."""
+
     account_id: str
     region: str
-    name: str
-
-
-@dataclass
-class StoredFunction:
-    key: FunctionKey
-    configuration: functions_pb2.FunctionConfiguration
-    tags: dict[str, str]
 
 
 def code_sha256(data: bytes) -> str:
@@ -106,9 +111,11 @@ class CodeStore:
                 p.unlink(missing_ok=True)
 
 
-class FunctionStore:
-    """SQLite-backed functions. Calls are short and local, so they run on the
-    event loop directly; WAL keeps readers from blocking the writer."""
+class ResourceStore:
+    """SQLite-backed resources. Calls are short and local, so they run on the
+    event loop directly, which also makes each handler's read-modify-write
+    atomic with respect to the others (no await between them); WAL keeps
+    readers from blocking the writer."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,89 +123,114 @@ class FunctionStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        self._depth = 0
 
     def close(self) -> None:
         self._db.close()
 
-    def get(self, key: FunctionKey) -> StoredFunction | None:
-        row = self._db.execute(
-            "SELECT configuration, tags FROM functions WHERE account_id=? AND region=? AND name=?",
-            (key.account_id, key.region, key.name),
-        ).fetchone()
-        if row is None:
-            return None
-        return StoredFunction(key, _config(row[0]), _tags(row[1]))
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all (nests)."""
+        if self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        self._db.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        else:
+            self._db.execute("COMMIT")
+        finally:
+            self._depth = 0
 
-    def insert(self, fn: StoredFunction) -> bool:
-        """Store a new function; False when the name is taken."""
+    def get(self, scope: Scope, kind: str, rid: str, message_type: type[M]) -> M | None:
+        row = self._db.execute(
+            "SELECT value FROM resources WHERE account_id=? AND region=? AND kind=? AND id=?",
+            (scope.account_id, scope.region, kind, rid),
+        ).fetchone()
+        return None if row is None else message_type.FromString(row[0])
+
+    def exists(self, scope: Scope, kind: str, rid: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM resources WHERE account_id=? AND region=? AND kind=? AND id=?",
+            (scope.account_id, scope.region, kind, rid),
+        ).fetchone()
+        return row is not None
+
+    def insert(
+        self, scope: Scope, kind: str, rid: str, value: Message, function: str | None = None
+    ) -> bool:
+        """Store a new resource; False when the id is taken."""
         try:
             self._db.execute(
-                "INSERT INTO functions VALUES (?, ?, ?, ?, ?)",
-                (
-                    fn.key.account_id,
-                    fn.key.region,
-                    fn.key.name,
-                    fn.configuration.SerializeToString(),
-                    _tags_blob(fn.tags),
-                ),
+                "INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?)",
+                (scope.account_id, scope.region, kind, rid, function, value.SerializeToString()),
             )
         except sqlite3.IntegrityError:
             return False
         return True
 
-    def update(self, fn: StoredFunction) -> None:
+    def put(
+        self, scope: Scope, kind: str, rid: str, value: Message, function: str | None = None
+    ) -> None:
+        """Store a resource, replacing any with the same id."""
         self._db.execute(
-            "UPDATE functions SET configuration=?, tags=? "
-            "WHERE account_id=? AND region=? AND name=?",
-            (
-                fn.configuration.SerializeToString(),
-                _tags_blob(fn.tags),
-                fn.key.account_id,
-                fn.key.region,
-                fn.key.name,
-            ),
+            "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?)",
+            (scope.account_id, scope.region, kind, rid, function, value.SerializeToString()),
         )
 
-    def delete(self, key: FunctionKey) -> bool:
+    def delete(self, scope: Scope, kind: str, rid: str) -> bool:
         cur = self._db.execute(
-            "DELETE FROM functions WHERE account_id=? AND region=? AND name=?",
-            (key.account_id, key.region, key.name),
+            "DELETE FROM resources WHERE account_id=? AND region=? AND kind=? AND id=?",
+            (scope.account_id, scope.region, kind, rid),
         )
         return cur.rowcount > 0
 
-    def page(
-        self, account_id: str, region: str, after: str = "", limit: int = 50
-    ) -> list[StoredFunction]:
+    def delete_function(self, scope: Scope, name: str) -> int:
+        """Delete every resource that belongs to function `name`."""
+        cur = self._db.execute(
+            "DELETE FROM resources WHERE account_id=? AND region=? AND function=?",
+            (scope.account_id, scope.region, name),
+        )
+        return cur.rowcount
+
+    def items(
+        self,
+        scope: Scope,
+        kind: str,
+        message_type: type[M],
+        *,
+        prefix: str = "",
+        after: str = "",
+        limit: int | None = None,
+        function: str | None = None,
+    ) -> list[tuple[str, M]]:
+        """(id, value) of one kind in id order: ids starting with `prefix`,
+        greater than `after`, at most `limit`, of `function` when given."""
+        sql = (
+            "SELECT id, value FROM resources WHERE account_id=? AND region=? AND kind=? "
+            "AND id>? AND substr(id, 1, ?)=?"
+        )
+        args: list[object] = [scope.account_id, scope.region, kind, after, len(prefix), prefix]
+        if function is not None:
+            sql += " AND function=?"
+            args.append(function)
+        sql += " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [(r[0], message_type.FromString(r[1])) for r in self._db.execute(sql, args)]
+
+    def everywhere(self, kind: str, message_type: type[M]) -> list[tuple[Scope, str, M]]:
+        """Every resource of a kind in every account and region."""
         rows = self._db.execute(
-            "SELECT name, configuration, tags FROM functions "
-            "WHERE account_id=? AND region=? AND name>? ORDER BY name LIMIT ?",
-            (account_id, region, after, limit),
+            "SELECT account_id, region, id, value FROM resources WHERE kind=?", (kind,)
         ).fetchall()
-        return [
-            StoredFunction(FunctionKey(account_id, region, r[0]), _config(r[1]), _tags(r[2]))
-            for r in rows
-        ]
-
-    def all(self) -> list[StoredFunction]:
-        rows = self._db.execute(
-            "SELECT account_id, region, name, configuration, tags FROM functions"
-        ).fetchall()
-        return [
-            StoredFunction(FunctionKey(r[0], r[1], r[2]), _config(r[3]), _tags(r[4])) for r in rows
-        ]
-
-    def referenced_code(self) -> set[str]:
-        return {fn.configuration.code_sha256 for fn in self.all() if fn.configuration.code_sha256}
-
-
-def _config(blob: bytes) -> functions_pb2.FunctionConfiguration:
-    return functions_pb2.FunctionConfiguration.FromString(blob)
-
-
-def _tags_blob(tags: dict[str, str]) -> bytes:
-    # GetFunctionResponse's typed map<string,string> is the tags' wire format.
-    return functions_pb2.GetFunctionResponse(tags=tags).SerializeToString()
-
-
-def _tags(blob: bytes) -> dict[str, str]:
-    return dict(functions_pb2.GetFunctionResponse.FromString(blob).tags)
+        return [(Scope(r[0], r[1]), r[2], message_type.FromString(r[3])) for r in rows]

@@ -1,9 +1,6 @@
-"""Checks on a new function that AWS makes beyond the model's constraints.
-
-The gateway already enforced the model (patterns, lengths, enums, ranges)
-and AWS's runtime list; these are the rules on the package itself, with AWS's
-codes and messages.
-"""
+"""Checks on function code that AWS makes beyond the model's constraints,
+with AWS's codes and messages. The gateway already enforced the model
+(patterns, lengths, enums, ranges) and AWS's runtime list."""
 
 from __future__ import annotations
 
@@ -11,24 +8,17 @@ import io
 import zipfile
 
 from lambdafleet.errors import LambdaError, invalid_parameter
-from lambdafleet.functions.v1 import functions_pb2 as pb
 
 MAX_ZIPPED_BYTES = 50 * 1024 * 1024
 MAX_UNZIPPED_BYTES = 250 * 1024 * 1024
 
 
-def check_create(config: pb.FunctionConfiguration, zip_file: bytes) -> None:
-    """Raise the error AWS answers for an invalid new Zip function."""
-    if config.package_type == pb.PACKAGE_TYPE_IMAGE:
-        raise invalid_parameter(
-            "lambdafleet does not run PackageType Image functions yet; use a Zip package."
-        )
-    if not config.runtime or not config.handler:
+def check_zip_function(runtime: str, handler: str) -> None:
+    if not runtime or not handler:
         raise invalid_parameter(
             "Runtime and Handler are mandatory parameters for functions created with "
             "deployment packages."
         )
-    check_zip(zip_file)
 
 
 def check_zip(data: bytes) -> None:

@@ -18,8 +18,7 @@ from lambdafleet.errors import from_rpc_error
 from lambdafleet.functions.v1 import functions_pb2 as pb
 from lambdafleet.functions.v1 import functions_pb2_grpc
 
-from . import protocol, validation
-from .operations import HANDLERS, Call
+from . import operations, protocol, validation
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +37,7 @@ _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/")
 class Settings:
     def __init__(self, channel: grpc.aio.Channel, account_id: str) -> None:
         self.channel = channel
-        self.stub = functions_pb2_grpc.FunctionServiceStub(channel)
+        self.cluster = functions_pb2_grpc.ClusterServiceStub(channel)
         self.code = functions_pb2_grpc.CodeServiceStub(channel)
         self.account_id = account_id
 
@@ -101,23 +100,16 @@ class LambdaApiHandler(_Base):
                 self.request.body,
             )
             validation.validate(op, params)
-            handler = HANDLERS.get(operation)
-            if handler is None:
-                raise protocol.AwsError(
-                    "ServiceException",
-                    f"lambdafleet does not implement the {operation} operation yet.",
-                )
             region, account = identity(
                 self.request.headers.get("Authorization", ""), self.fleet.account_id
             )
-            call = Call(
-                context=pb.RequestContext(account_id=account, region=region, request_id=request_id),
-                operation=operation,
-                params=params,
-                stub=self.fleet.stub,
+            caller = operations.Caller(
+                account_id=account,
+                region=region,
+                request_id=request_id,
                 base_url=f"{self.request.protocol}://{self.request.host}",
             )
-            output = await handler(call)
+            output = await operations.call(self.fleet.channel, operation, params, caller)
             status, headers, body = protocol.serialize_response(op, output)
         except protocol.AwsError as exc:
             status, headers, body = protocol.serialize_error(exc.code, exc.message, exc.extra)
@@ -166,7 +158,9 @@ class LambdaApiHandler(_Base):
 class HealthHandler(_Base):
     async def get(self) -> None:
         try:
-            status = await self.fleet.stub.GetClusterStatus(pb.GetClusterStatusRequest(), timeout=2)
+            status = await self.fleet.cluster.GetClusterStatus(
+                pb.GetClusterStatusRequest(), timeout=2
+            )
         except grpc.aio.AioRpcError:
             self.send(
                 503,

@@ -1,129 +1,46 @@
-"""The Lambda operations the gateway serves, each turning a parsed AWS input
-into a typed control plane call and the reply into AWS's output shape."""
+"""Every Lambda operation, as a typed call to the control plane's
+LambdaService: parsed AWS input -> request message -> RPC -> reply -> AWS
+output. The few things the gateway decides itself (how a FunctionName is
+written, whether a payload is JSON, the runtime list) run before the call;
+the few places where AWS's answer differs from its model's run after it."""
 
 from __future__ import annotations
 
-import base64
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
-from lambdafleet.functions.v1 import functions_pb2 as pb
-from lambdafleet.functions.v1 import functions_pb2_grpc
+import grpc
+from google.protobuf import message_factory
+from google.protobuf.descriptor import MethodDescriptor
+from google.protobuf.message import Message
 
-from . import arns, validation
-from .convert import configuration_from_create, configuration_to_aws
+from lambdafleet.api.v1 import lambda_pb2
+
+from . import arns, messages, protocol, validation
 from .protocol import AwsError
 
-INVOCATION_TYPES = {
-    "RequestResponse": pb.INVOCATION_TYPE_REQUEST_RESPONSE,
-    "Event": pb.INVOCATION_TYPE_EVENT,
-    "DryRun": pb.INVOCATION_TYPE_DRY_RUN,
-}
+SERVICE = lambda_pb2.DESCRIPTOR.services_by_name["LambdaService"]
 
 
-@dataclass
-class Call:
-    """One API call: who makes it, its parsed input, and how to reach the
-    control plane."""
+@dataclass(frozen=True)
+class Caller:
+    """Who calls; sent to the control plane as metadata with every call."""
 
-    context: pb.RequestContext
-    operation: str
-    params: dict[str, Any]
-    stub: functions_pb2_grpc.FunctionServiceStub
+    account_id: str
+    region: str
+    request_id: str
     # Base URL of this gateway as the caller reached it (for code locations).
     base_url: str
 
-    def function(self) -> arns.FunctionRef:
-        return arns.parse_function_identifier(
-            self.params["FunctionName"],
-            self.params.get("Qualifier"),
-            self.context.region,
-            self.context.account_id,
-            self.operation,
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return (
+            ("lf-account", self.account_id),
+            ("lf-region", self.region),
+            ("lf-request-id", self.request_id),
+            ("lf-base-url", self.base_url),
         )
-
-
-Handler = Callable[[Call], Awaitable[dict[str, Any]]]
-
-
-async def create_function(call: Call) -> dict[str, Any]:
-    ref = call.function()
-    if "Runtime" in call.params:
-        # AWS checks the runtime against its own list, not the model's enum.
-        validation.check_runtime(call.params["Runtime"])
-    config = configuration_from_create(call.params)
-    config.function_name = ref.name
-    code = call.params.get("Code") or {}
-    reply = await call.stub.CreateFunction(
-        pb.CreateFunctionRequest(
-            context=call.context,
-            configuration=config,
-            zip_file=code.get("ZipFile", b""),
-            publish=bool(call.params.get("Publish")),
-            tags=call.params.get("Tags") or {},
-        )
-    )
-    return configuration_to_aws(reply.configuration, call.context.region)
-
-
-async def get_function(call: Call) -> dict[str, Any]:
-    ref = call.function()
-    reply = await call.stub.GetFunction(
-        pb.GetFunctionRequest(
-            context=call.context, function_name=ref.name, qualifier=ref.qualifier or ""
-        )
-    )
-    c = reply.configuration
-    out: dict[str, Any] = {
-        "Configuration": configuration_to_aws(c, call.context.region),
-        # AWS hands out a presigned S3 URL; the gateway serves the package itself.
-        "Code": {
-            "RepositoryType": "S3",
-            "Location": f"{call.base_url}/_fleet/code/{base64.b64decode(c.code_sha256).hex()}",
-        },
-    }
-    if reply.tags:
-        out["Tags"] = dict(reply.tags)
-    return out
-
-
-async def get_function_configuration(call: Call) -> dict[str, Any]:
-    ref = call.function()
-    reply = await call.stub.GetFunction(
-        pb.GetFunctionRequest(
-            context=call.context, function_name=ref.name, qualifier=ref.qualifier or ""
-        )
-    )
-    return configuration_to_aws(reply.configuration, call.context.region)
-
-
-async def list_functions(call: Call) -> dict[str, Any]:
-    reply = await call.stub.ListFunctions(
-        pb.ListFunctionsRequest(
-            context=call.context,
-            marker=call.params.get("Marker", ""),
-            max_items=call.params.get("MaxItems", 0),
-        )
-    )
-    out: dict[str, Any] = {
-        "Functions": [configuration_to_aws(c, call.context.region) for c in reply.functions]
-    }
-    if reply.next_marker:
-        out["NextMarker"] = reply.next_marker
-    return out
-
-
-async def delete_function(call: Call) -> dict[str, Any]:
-    ref = call.function()
-    await call.stub.DeleteFunction(
-        pb.DeleteFunctionRequest(
-            context=call.context, function_name=ref.name, qualifier=ref.qualifier or ""
-        )
-    )
-    # The model says 200; AWS answers 204 (recorded).
-    return {"StatusCode": 204}
 
 
 def check_payload(payload: bytes) -> bytes:
@@ -147,38 +64,102 @@ def check_payload(payload: bytes) -> bytes:
     return payload
 
 
-async def invoke(call: Call) -> dict[str, Any]:
-    ref = call.function()
-    invocation_type = call.params.get("InvocationType", "RequestResponse")
-    payload = check_payload(call.params.get("Payload") or b"")
-    reply = await call.stub.Invoke(
-        pb.InvokeRequest(
-            context=call.context,
-            function_name=ref.name,
-            qualifier=ref.qualifier or "",
-            payload=payload,
-            invocation_type=INVOCATION_TYPES[invocation_type],
-            client_context=call.params.get("ClientContext", ""),
-            tail_log=call.params.get("LogType") == "Tail",
-        )
+def _function_name(operation: str, params: dict[str, Any], caller: Caller) -> Caller:
+    """Split a FunctionName given as an ARN or name:qualifier into the bare
+    name and the Qualifier, with AWS's errors for inconsistent ones; the call
+    then acts in the function owner's account."""
+    if "FunctionName" not in params:
+        return caller
+    shape = protocol.operation(operation).input_shape
+    has_qualifier = shape is not None and "Qualifier" in shape.members
+    ref = arns.parse_function_identifier(
+        params["FunctionName"],
+        params.get("Qualifier") if has_qualifier else None,
+        caller.region,
+        caller.account_id,
+        operation,
     )
-    out: dict[str, Any] = {"StatusCode": reply.status_code}
-    if reply.status_code == 200:
-        out["Payload"] = reply.payload
-    if reply.function_error:
-        out["FunctionError"] = reply.function_error
-    if reply.executed_version:
-        out["ExecutedVersion"] = reply.executed_version
-    if reply.log_result:
-        out["LogResult"] = reply.log_result
-    return out
+    params["FunctionName"] = ref.name
+    if has_qualifier and ref.qualifier is not None:
+        params["Qualifier"] = ref.qualifier
+    return replace(caller, account_id=ref.account)
 
 
-HANDLERS: dict[str, Handler] = {
-    "CreateFunction": create_function,
-    "GetFunction": get_function,
-    "GetFunctionConfiguration": get_function_configuration,
-    "ListFunctions": list_functions,
-    "DeleteFunction": delete_function,
-    "Invoke": invoke,
+def _before_create_function(params: dict[str, Any]) -> None:
+    if "Runtime" in params:
+        # AWS checks the runtime against its own list, not the model's enum.
+        validation.check_runtime(params["Runtime"])
+
+
+def _before_invoke(params: dict[str, Any]) -> None:
+    params["Payload"] = check_payload(params.get("Payload") or b"")
+
+
+def _after_delete_function(output: dict[str, Any]) -> None:
+    # The model says 200; AWS answers 204 (recorded).
+    output.setdefault("StatusCode", 204)
+
+
+def _after_invoke(output: dict[str, Any]) -> None:
+    if output.get("StatusCode") != 200:
+        output.pop("Payload", None)
+
+
+BEFORE: dict[str, Callable[[dict[str, Any]], None]] = {
+    "CreateFunction": _before_create_function,
+    "Invoke": _before_invoke,
 }
+AFTER: dict[str, Callable[[dict[str, Any]], None]] = {
+    "DeleteFunction": _after_delete_function,
+    "Invoke": _after_invoke,
+}
+
+
+def _types(method: MethodDescriptor) -> tuple[type[Message], type[Message]]:
+    return (
+        message_factory.GetMessageClass(method.input_type),
+        message_factory.GetMessageClass(method.output_type),
+    )
+
+
+async def call(
+    channel: grpc.aio.Channel, operation: str, params: dict[str, Any], caller: Caller
+) -> dict[str, Any]:
+    """Run one operation on the control plane; AWS-shaped output."""
+    caller = _function_name(operation, params, caller)
+    before = BEFORE.get(operation)
+    if before is not None:
+        before(params)
+    method = SERVICE.methods_by_name[operation]
+    request_type, response_type = _types(method)
+    request = messages.to_request(request_type, params)
+    path = f"/{SERVICE.full_name}/{operation}"
+    keep_empty = operation.startswith("List")
+    if method.server_streaming:
+        stream = channel.unary_stream(
+            path,
+            request_serializer=request_type.SerializeToString,
+            response_deserializer=response_type.FromString,
+        )(request, metadata=caller.metadata())
+        replies = [reply async for reply in stream]
+        output: dict[str, Any] = {}
+        events: list[dict[str, Any]] = []
+        for reply in replies:
+            part = messages.to_dict(reply)
+            for name, member in part.items():
+                if isinstance(member, dict) and name == "EventStream":
+                    events.append(member)
+                else:
+                    output[name] = member
+        output["EventStream"] = events
+    else:
+        reply = await channel.unary_unary(
+            path,
+            request_serializer=request_type.SerializeToString,
+            response_deserializer=response_type.FromString,
+        )(request, metadata=caller.metadata())
+        output = messages.to_dict(reply, keep_empty=keep_empty)
+    after = AFTER.get(operation)
+    if after is not None:
+        after(output)
+    return output

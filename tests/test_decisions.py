@@ -13,8 +13,8 @@ from lambdafleet.control_plane.workers import WorkerGone, WorkerRegistry, Worker
 from lambdafleet.worker.environment import Environment, EnvironmentStopped, Invocation, Status
 
 from lambdafleet.agent.v1 import agent_pb2 as apb
+from lambdafleet.api.v1 import lambda_pb2 as api
 from lambdafleet.errors import LambdaError
-from lambdafleet.functions.v1 import functions_pb2 as pb
 
 
 def worker(
@@ -57,25 +57,35 @@ class TestPlacement:
 
 class TestLifecycle:
     def test_created_then_active(self) -> None:
-        c = lifecycle.created(pb.FunctionConfiguration(function_name="f"))
-        assert (c.state, c.state_reason_code) == (pb.FUNCTION_STATE_PENDING, "Creating")
-        assert c.last_update_status == pb.LAST_UPDATE_STATUS_UNSPECIFIED
+        c = lifecycle.created(api.FunctionConfiguration(function_name="f"))
+        assert (c.state, c.state_reason_code) == ("Pending", "Creating")
+        assert not c.HasField("last_update_status")
         a = lifecycle.activated(c)
-        assert a.state == pb.FUNCTION_STATE_ACTIVE and not a.state_reason_code
-        assert a.last_update_status == pb.LAST_UPDATE_STATUS_SUCCESSFUL
+        assert a.state == "Active" and not a.HasField("state_reason_code")
+        assert a.last_update_status == "Successful"
         assert a.revision_id != c.revision_id
 
     def test_pending_function_is_not_invocable(self) -> None:
-        c = lifecycle.created(pb.FunctionConfiguration(function_name="f"))
-        with pytest.raises(LambdaError) as err:
+        c = lifecycle.created(api.FunctionConfiguration(function_name="f"))
+        with pytest.raises(LambdaError, match="following state: Pending"):
             lifecycle.check_invocable(c)
-        assert err.value.code == "ResourceConflictException"
-        assert err.value.message.endswith("in the following state: Pending")
         lifecycle.check_invocable(lifecycle.activated(c))
 
+    def test_update_in_progress_refuses_a_second_update(self) -> None:
+        c = lifecycle.activated(lifecycle.created(api.FunctionConfiguration(function_arn="a")))
+        u = lifecycle.update_started(c)
+        assert u.last_update_status == "InProgress" and u.state == "Active"
+        lifecycle.check_invocable(u)
+        with pytest.raises(LambdaError, match="An update is in progress for resource: a"):
+            lifecycle.check_updatable(u)
+        lifecycle.check_updatable(lifecycle.activated(u))
+
     def test_failed_keeps_reason(self) -> None:
-        f = lifecycle.failed(pb.FunctionConfiguration(), "no image", "InternalError")
-        assert f.state == pb.FUNCTION_STATE_FAILED and f.state_reason == "no image"
+        f = lifecycle.failed(
+            lifecycle.created(api.FunctionConfiguration()), "no image", "InternalError"
+        )
+        assert f.state == "Failed" and f.state_reason == "no image"
+        assert f.last_update_status == "Failed"
 
     def test_timestamp_format(self) -> None:
         import re
@@ -84,32 +94,28 @@ class TestLifecycle:
 
 
 class TestCreateValidation:
-    config = pb.FunctionConfiguration(runtime="python3.11", handler="app.handler")
-
     def test_good(self) -> None:
-        validation.check_create(self.config, zip_bytes({"app.py": "x=1"}))
+        validation.check_zip_function("python3.11", "app.handler")
+        validation.check_zip(zip_bytes({"app.py": "x=1"}))
 
-    @pytest.mark.parametrize("data", [b"", b"garbage", b"PK\x03\x04broken"])
+    @pytest.mark.parametrize("data", [b"", b"not a zip", b"PK\x03\x04garbage"])
     def test_not_zip_bytes(self, data: bytes) -> None:
         with pytest.raises(LambdaError, match="Could not unzip uploaded file"):
-            validation.check_create(self.config, data)
+            validation.check_zip(data)
 
     def test_corrupt_member(self) -> None:
-        data = bytearray(zip_bytes({"app.py": "x = 1" * 100}))
-        data[40] ^= 0xFF  # inside the compressed member
+        data = bytearray(zip_bytes({"a.py": "x" * 100}))
+        data[40] ^= 0xFF
         with pytest.raises(LambdaError, match="Could not unzip"):
             validation.check_zip(bytes(data))
 
     def test_missing_handler_or_runtime(self) -> None:
-        for config in (
-            pb.FunctionConfiguration(runtime="python3.11"),
-            pb.FunctionConfiguration(handler="a.b"),
-        ):
+        for runtime, handler in (("python3.11", ""), ("", "a.b")):
             with pytest.raises(LambdaError, match="Runtime and Handler are mandatory"):
-                validation.check_create(config, zip_bytes({"a.py": ""}))
+                validation.check_zip_function(runtime, handler)
 
     def test_zipped_size_limit(self) -> None:
-        with pytest.raises(LambdaError) as err:
+        with pytest.raises(LambdaError, match="Zipped size must be smaller") as err:
             validation.check_zip(b"0" * (validation.MAX_ZIPPED_BYTES + 1))
         assert err.value.code == "RequestEntityTooLargeException"
 

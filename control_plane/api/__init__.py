@@ -1,0 +1,8 @@
+"""The Lambda API on the control plane: one handler per AWS operation, in
+modules named after the resources they own. Importing the package registers
+every handler (see registry.py)."""
+
+from . import functions  # noqa: F401  (registers its operations)
+from .registry import Api, Caller, Settings, service_handler
+
+__all__ = ["Api", "Caller", "Settings", "service_handler"]

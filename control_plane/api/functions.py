@@ -1,0 +1,381 @@
+"""Functions: create, get, list, delete and invoke.
+
+Configuration updates, versions and aliases live in versions.py and
+aliases.py; this module holds what every function operation shares: turning
+request members into a FunctionConfiguration with AWS's defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import random
+from typing import Any
+
+import structlog
+from google.protobuf.message import Message
+
+from lambdafleet.agent.v1 import agent_pb2 as apb
+from lambdafleet.api.v1 import lambda_pb2 as api
+from lambdafleet.errors import conflict, invalid_parameter
+from lambdafleet.state.v1 import state_pb2
+
+from .. import lifecycle, validation
+from ..store import Scope
+from .registry import Api, Caller, operation
+from .resolve import (
+    ALIAS,
+    FUNCTION,
+    LATEST,
+    VERSION,
+    Resolved,
+    function_arn,
+    function_not_found,
+    is_version,
+    load,
+    partition,
+    require,
+    resolve,
+    save,
+    version_id,
+)
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_MEMORY_MB = 128
+DEFAULT_TIMEOUT_S = 3
+DEFAULT_EPHEMERAL_MB = 512
+DEFAULT_PAGE = 50
+
+
+def present(request: Message) -> set[str]:
+    """The top-level members the caller sent (json names)."""
+    return set(request.present_members.paths)  # type: ignore[attr-defined]
+
+
+def runtime_version_arn(region: str, runtime: str) -> str:
+    # AWS names the runtime build that runs the function; one stable id per
+    # runtime stands in for it.
+    build = hashlib.sha256(runtime.encode()).hexdigest()
+    return f"arn:{partition(region)}:lambda:{region}::runtime:{build}"
+
+
+def apply_settings(
+    config: api.FunctionConfiguration, request: Any, given: set[str], region: str
+) -> None:
+    """Copy the configuration members of a CreateFunction or
+    UpdateFunctionConfiguration request onto `config` (only those given)."""
+    for member, field in (
+        ("Role", "role"),
+        ("Handler", "handler"),
+        ("Description", "description"),
+        ("Timeout", "timeout"),
+        ("MemorySize", "memory_size"),
+        ("KMSKeyArn", "kms_key_arn"),
+    ):
+        if member in given:
+            setattr(config, field, getattr(request, field))
+    if "Runtime" in given:
+        config.runtime = request.runtime
+        config.runtime_version_config.runtime_version_arn = runtime_version_arn(
+            region, request.runtime
+        )
+    if "Environment" in given:
+        config.environment.Clear()
+        config.environment.variables.update(request.environment.variables)
+    if "TracingConfig" in given and request.tracing_config.HasField("mode"):
+        config.tracing_config.mode = request.tracing_config.mode
+    if "DeadLetterConfig" in given:
+        if request.dead_letter_config.target_arn:
+            config.dead_letter_config.target_arn = request.dead_letter_config.target_arn
+        else:
+            config.ClearField("dead_letter_config")
+    if "EphemeralStorage" in given:
+        config.ephemeral_storage.size = request.ephemeral_storage.size
+    if "LoggingConfig" in given:
+        logging = request.logging_config
+        for field in ("log_format", "application_log_level", "system_log_level", "log_group"):
+            if logging.HasField(field):
+                setattr(config.logging_config, field, getattr(logging, field))
+        if config.logging_config.log_format == "Text":
+            # Log levels apply to JSON logs only; AWS drops them for Text.
+            config.logging_config.ClearField("application_log_level")
+            config.logging_config.ClearField("system_log_level")
+        elif config.logging_config.log_format == "JSON":
+            if not config.logging_config.HasField("application_log_level"):
+                config.logging_config.application_log_level = "INFO"
+            if not config.logging_config.HasField("system_log_level"):
+                config.logging_config.system_log_level = "INFO"
+    if "SnapStart" in given and request.snap_start.HasField("apply_on"):
+        config.snap_start.apply_on = request.snap_start.apply_on
+    if "ImageConfig" in given:
+        config.image_config_response.image_config.CopyFrom(request.image_config)
+
+
+def new_configuration(
+    caller: Caller, request: api.CreateFunctionRequest
+) -> api.FunctionConfiguration:
+    """$LATEST of a new function, with AWS's defaults, before its code."""
+    name = request.function_name
+    config = api.FunctionConfiguration(
+        function_name=name,
+        function_arn=function_arn(caller.scope, name),
+        description="",
+        timeout=DEFAULT_TIMEOUT_S,
+        memory_size=DEFAULT_MEMORY_MB,
+        version=LATEST,
+        package_type=request.package_type or "Zip",
+    )
+    config.tracing_config.mode = "PassThrough"
+    config.ephemeral_storage.size = DEFAULT_EPHEMERAL_MB
+    config.snap_start.apply_on = "None"
+    config.snap_start.optimization_status = "Off"
+    config.logging_config.log_format = "Text"
+    config.logging_config.log_group = f"/aws/lambda/{name}"
+    config.architectures.extend(request.architectures or ["x86_64"])
+    if config.package_type == "Zip":
+        # AWS shows an empty variable map on Zip functions created without one.
+        config.environment.SetInParent()
+    apply_settings(config, request, present(request), caller.region)
+    return config
+
+
+async def store_code(api_: Api, data: bytes) -> tuple[str, int]:
+    validation.check_zip(data)
+    sha = await asyncio.to_thread(api_.code.put, data)
+    return sha, len(data)
+
+
+def publish_version(
+    api_: Api, scope: Scope, record: state_pb2.FunctionRecord, description: str | None = None
+) -> api.FunctionConfiguration:
+    """Store $LATEST as the next version (the caller saves `record`)."""
+    record.last_version += 1
+    number = str(record.last_version)
+    config = api.FunctionConfiguration()
+    config.CopyFrom(record.configuration)
+    name = config.function_name
+    config.version = number
+    config.function_arn = function_arn(scope, name, number)
+    config.revision_id = lifecycle.new_revision()
+    config.last_modified = lifecycle.now_aws()
+    if description is not None:
+        config.description = description
+    record.published_revision = record.configuration.revision_id
+    api_.store.put(scope, VERSION, version_id(name, number), config, function=name)
+    log.info("function.published", function=name, version=number)
+    return config
+
+
+@operation("CreateFunction")
+async def create_function(
+    api_: Api, caller: Caller, request: api.CreateFunctionRequest
+) -> api.FunctionConfiguration:
+    scope = caller.scope
+    name = request.function_name
+    if load(api_.store, scope, name) is not None:
+        raise conflict(f"Function already exist: {name}")
+    config = new_configuration(caller, request)
+    record = state_pb2.FunctionRecord()
+    if config.package_type == "Image":
+        if not request.code.image_uri:
+            raise invalid_parameter(
+                "Runtime and Handler are mandatory parameters for functions created with "
+                "deployment packages."
+                if not request.code.zip_file
+                else "Please don't provide ImageUri when updating a function with packageType Zip."
+            )
+        record.image_uri = request.code.image_uri
+        config.code_size = 0
+        config.code_sha256 = base64.b64encode(
+            hashlib.sha256(request.code.image_uri.encode()).digest()
+        ).decode()
+    else:
+        validation.check_zip_function(request.runtime, request.handler)
+        if not request.code.HasField("zip_file"):
+            raise invalid_parameter(
+                "Please provide a source for function code (ZipFile, S3Bucket and S3Key, "
+                "or ImageUri)."
+            )
+        config.code_sha256, config.code_size = await store_code(api_, request.code.zip_file)
+    # The code was awaited: someone may have taken the name meanwhile.
+    if load(api_.store, scope, name) is not None:
+        raise conflict(f"Function already exist: {name}")
+    config = lifecycle.created(config)
+    record.configuration.CopyFrom(config)
+    record.tags.update(request.tags)
+    with api_.store.transaction():
+        save(api_.store, scope, record)
+        if request.publish:
+            publish_version(api_, scope, record)
+            save(api_.store, scope, record)
+    log.info("function.created", function=name, runtime=config.runtime)
+    api_.scheduler.activate(scope, name)
+    return config
+
+
+def code_location(
+    caller: Caller, record: state_pb2.FunctionRecord, config: Any
+) -> api.FunctionCodeLocation:
+    if config.package_type == "Image":
+        return api.FunctionCodeLocation(
+            repository_type="ECR",
+            image_uri=record.image_uri,
+            resolved_image_uri=record.resolved_image_uri or record.image_uri,
+        )
+    # AWS hands out a presigned S3 URL; the gateway serves the package itself.
+    digest = base64.b64decode(config.code_sha256).hex()
+    return api.FunctionCodeLocation(
+        repository_type="S3", location=f"{caller.base_url}/_fleet/code/{digest}"
+    )
+
+
+@operation("GetFunction")
+async def get_function(
+    api_: Api, caller: Caller, request: api.GetFunctionRequest
+) -> api.GetFunctionResponse:
+    found = resolve(api_.store, caller.scope, request.function_name, request.qualifier or None)
+    out = api.GetFunctionResponse(
+        configuration=found.configuration,
+        code=code_location(caller, found.record, found.configuration),
+    )
+    out.tags.update(found.record.tags)
+    if found.record.HasField("reserved_concurrency"):
+        out.concurrency.reserved_concurrent_executions = found.record.reserved_concurrency
+    return out
+
+
+@operation("GetFunctionConfiguration")
+async def get_function_configuration(
+    api_: Api, caller: Caller, request: api.GetFunctionConfigurationRequest
+) -> api.FunctionConfiguration:
+    found = resolve(api_.store, caller.scope, request.function_name, request.qualifier or None)
+    return found.configuration
+
+
+def _marker(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode()
+
+
+def _unmarker(marker: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(marker.encode()).decode()
+    except (ValueError, UnicodeDecodeError):
+        raise invalid_parameter("Invalid marker: " + marker) from None
+
+
+@operation("ListFunctions")
+async def list_functions(
+    api_: Api, caller: Caller, request: api.ListFunctionsRequest
+) -> api.ListFunctionsResponse:
+    scope = caller.scope
+    limit = request.max_items or DEFAULT_PAGE
+    after = _unmarker(request.marker) if request.marker else ""
+    every_version = request.function_version == "ALL"
+    # Entries sort by (function name, version): "$LATEST" sorts before the
+    # zero-padded version ids, and the sort key is the marker.
+    entries: list[tuple[str, api.FunctionConfiguration]] = []
+    for name, record in api_.store.items(scope, FUNCTION, state_pb2.FunctionRecord):
+        entries.append((f"{name}\x00", record.configuration))
+        if every_version:
+            for rid, config in api_.store.items(
+                scope, VERSION, api.FunctionConfiguration, prefix=f"{name}:", function=name
+            ):
+                entries.append((f"{name}\x00{rid.rsplit(':', 1)[1]}", config))
+    page = [e for e in entries if e[0] > after][: limit + 1]
+    out = api.ListFunctionsResponse(functions=[config for _, config in page[:limit]])
+    if len(page) > limit:
+        out.next_marker = _marker(page[limit - 1][0])
+    return out
+
+
+@operation("DeleteFunction")
+async def delete_function(
+    api_: Api, caller: Caller, request: api.DeleteFunctionRequest
+) -> api.DeleteFunctionResponse:
+    scope = caller.scope
+    name = request.function_name
+    qualifier = request.qualifier
+    # DeleteFunction never names the version it missed (recorded).
+    require(api_.store, scope, name)
+    if qualifier and is_version(qualifier):
+        users = [
+            alias.name
+            for _, alias in api_.store.items(
+                scope, ALIAS, api.AliasConfiguration, prefix=f"{name}:", function=name
+            )
+            if alias.function_version == qualifier
+            or qualifier in alias.routing_config.additional_version_weights
+        ]
+        if users:
+            raise conflict(
+                "Unable to delete version because the following aliases reference it: "
+                f"[{', '.join(users)}]"
+            )
+        if not api_.store.delete(scope, VERSION, version_id(name, qualifier)):
+            raise function_not_found(scope, name)
+        log.info("function.version_deleted", function=name, version=qualifier)
+        return api.DeleteFunctionResponse()
+    with api_.store.transaction():
+        api_.store.delete_function(scope, name)
+    log.info("function.deleted", function=name)
+    return api.DeleteFunctionResponse()
+
+
+def pick_version(alias: api.AliasConfiguration, draw: float | None = None) -> str:
+    """The version an invocation of `alias` runs: its routing config sends
+    each additional version its weight's share of invocations."""
+    roll = random.random() if draw is None else draw
+    for version, weight in sorted(alias.routing_config.additional_version_weights.items()):
+        if roll < weight:
+            return version
+        roll -= weight
+    return alias.function_version
+
+
+def invocation_target(api_: Api, scope: Scope, found: Resolved) -> api.FunctionConfiguration:
+    """The configuration an invocation runs: $LATEST keeps serving its
+    previous settings while an update is applied; an alias follows its routing."""
+    if found.alias is not None:
+        version = pick_version(found.alias)
+        if version != found.configuration.version:
+            found = resolve(api_.store, scope, found.record.configuration.function_name, version)
+    config = found.configuration
+    if config.version == LATEST and found.record.HasField("serving"):
+        return found.record.serving
+    return config
+
+
+@operation("Invoke")
+async def invoke(
+    api_: Api, caller: Caller, request: api.InvocationRequest
+) -> api.InvocationResponse:
+    scope = caller.scope
+    found = resolve(
+        api_.store,
+        scope,
+        request.function_name,
+        request.qualifier or None,
+        not_found_qualifier=request.qualifier or LATEST,
+    )
+    config = invocation_target(api_, scope, found)
+    lifecycle.check_invocable(config)
+    invocation_type = request.invocation_type or "RequestResponse"
+    if invocation_type == "DryRun":
+        return api.InvocationResponse(status_code=204, executed_version=config.version)
+    if invocation_type == "Event":
+        # Not yet durable: the scheduling issue queues events in the store
+        # with AWS's retry policy. Until then the event runs in the
+        # background, once.
+        api_.scheduler.run_event(scope, config, request, caller.request_id)
+        return api.InvocationResponse(status_code=202)
+    result = await api_.scheduler.invoke(
+        scope, config, request.payload, request.client_context, caller.request_id
+    )
+    out = api.InvocationResponse(
+        status_code=200, payload=result.payload, executed_version=config.version
+    )
+    if result.status == apb.INVOKE_STATUS_FUNCTION_ERROR:
+        out.function_error = result.function_error or "Unhandled"
+    return out
