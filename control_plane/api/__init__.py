@@ -3,6 +3,7 @@ modules named after the resources they own. Importing the package registers
 every handler (see registry.py)."""
 
 from . import functions  # noqa: F401  (registers its operations)
+from . import account, concurrency, event_invoke, urls  # noqa: F401
 from .registry import Api, Caller, Settings, service_handler
 
 __all__ = ["Api", "Caller", "Settings", "service_handler"]
