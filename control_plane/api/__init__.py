@@ -4,6 +4,7 @@ every handler (see registry.py)."""
 
 from . import functions  # noqa: F401  (registers its operations)
 from . import account, concurrency, event_invoke, urls  # noqa: F401
+from . import layers, permissions, tagging  # noqa: F401
 from .registry import Api, Caller, Settings, service_handler
 
 __all__ = ["Api", "Caller", "Settings", "service_handler"]
