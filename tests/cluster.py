@@ -108,12 +108,13 @@ def close_clients() -> None:
         CLIENTS.pop().close()
 
 
-def lambda_client(endpoint: str, region: str = "us-east-1") -> Any:
+def lambda_client(endpoint: str, region: str = "us-east-1", access_key: str = "test") -> Any:
+    """A boto3 Lambda client; an access key of twelve digits selects that account."""
     client = boto3.client(
         "lambda",
         endpoint_url=endpoint,
         region_name=region,
-        aws_access_key_id="test",
+        aws_access_key_id=access_key,
         aws_secret_access_key="test",
         config=Config(retries={"max_attempts": 1}, read_timeout=120),
     )
