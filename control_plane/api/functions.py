@@ -31,6 +31,7 @@ from .resolve import (
     VERSION,
     Resolved,
     function_arn,
+    fingerprint,
     function_not_found,
     is_version,
     load,
@@ -163,6 +164,8 @@ def publish_version(
     if description is not None:
         config.description = description
     record.published_revision = record.configuration.revision_id
+    # PublishVersion answers this version while $LATEST keeps this content.
+    record.published_fingerprint = fingerprint(record.configuration)
     api_.store.put(scope, VERSION, version_id(name, number), config, function=name)
     log.info("function.published", function=name, version=number)
     return config

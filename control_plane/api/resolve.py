@@ -9,11 +9,12 @@ Version ids are zero-padded so id order is numeric order.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 
 from lambdafleet.api.v1 import lambda_pb2 as api
-from lambdafleet.errors import not_found
+from lambdafleet.errors import LambdaError, not_found
 from lambdafleet.state.v1 import state_pb2
 
 from ..store import ResourceStore, Scope
@@ -50,8 +51,59 @@ def alias_id(name: str, alias: str) -> str:
     return f"{name}:{alias}"
 
 
-def function_not_found(scope: Scope, name: str, qualifier: str | None = None) -> Exception:
+def function_not_found(scope: Scope, name: str, qualifier: str | None = None) -> LambdaError:
     return not_found(f"Function not found: {function_arn(scope, name, qualifier)}")
+
+
+def alias_not_found(scope: Scope, name: str, alias: str) -> LambdaError:
+    """AWS's answer for an alias that is not there (GetAlias, and the
+    alias-scoped operations: provisioned concurrency, permissions)."""
+    return not_found(f"Cannot find alias arn: {function_arn(scope, name, alias)}")
+
+
+def check_revision(given: str, current: str, source: str = "GetFunction/GetAlias") -> None:
+    """Optimistic locking: a RevisionId the caller sent must be the current one.
+    `source` names the API that shows it (GetPolicy for policies)."""
+    if given and given != current:
+        raise LambdaError(
+            "PreconditionFailedException",
+            "The Revision Id provided does not match the latest Revision Id. "
+            f"Call the {source} API to retrieve the latest Revision Id",
+        )
+
+
+# What differs between a version and the $LATEST it was published from, or
+# changes without the function changing: not part of its content.
+_NOT_CONTENT = (
+    "function_arn",
+    "version",
+    "revision_id",
+    "last_modified",
+    "state",
+    "state_reason",
+    "state_reason_code",
+    "last_update_status",
+    "last_update_status_reason",
+    "last_update_status_reason_code",
+)
+
+
+def fingerprint(config: api.FunctionConfiguration) -> str:
+    """A digest of a configuration's content (code and settings): equal when
+    publishing it again would publish the same function."""
+    content = api.FunctionConfiguration()
+    content.CopyFrom(config)
+    for field in _NOT_CONTENT:
+        content.ClearField(field)  # type: ignore[arg-type]
+    return hashlib.sha256(content.SerializeToString(deterministic=True)).hexdigest()
+
+
+def qualified(config: api.FunctionConfiguration, arn: str) -> api.FunctionConfiguration:
+    """`config` as shown through a qualifier: AWS answers with the ARN asked for."""
+    out = api.FunctionConfiguration()
+    out.CopyFrom(config)
+    out.function_arn = arn
+    return out
 
 
 def load(store: ResourceStore, scope: Scope, name: str) -> state_pb2.FunctionRecord | None:
@@ -116,8 +168,13 @@ def resolve(
     """
     shown = qualifier if not_found_qualifier is None else not_found_qualifier or None
     record = require(store, scope, name, shown)
-    if not qualifier or qualifier == LATEST:
+    if not qualifier:
         return Resolved(record, record.configuration)
+    # Asked through a qualifier, the configuration carries the qualified ARN
+    # (GetFunction with Qualifier=$LATEST or an alias, as recorded).
+    arn = function_arn(scope, name, qualifier)
+    if qualifier == LATEST:
+        return Resolved(record, qualified(record.configuration, arn))
     if is_version(qualifier):
         config = get_version(store, scope, name, qualifier)
         if config is None:
@@ -127,8 +184,8 @@ def resolve(
     if alias is None:
         raise function_not_found(scope, name, shown)
     if alias.function_version == LATEST:
-        return Resolved(record, record.configuration, alias)
+        return Resolved(record, qualified(record.configuration, arn), alias)
     config = get_version(store, scope, name, alias.function_version)
     if config is None:  # pragma: no cover - versions an alias uses cannot be deleted
         raise function_not_found(scope, name, shown)
-    return Resolved(record, config, alias)
+    return Resolved(record, qualified(config, arn), alias)
