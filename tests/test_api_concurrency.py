@@ -88,7 +88,7 @@ def new_function(client: Any, publish: bool = False) -> str:
     name = f"conc-{uuid.uuid4().hex[:10]}"
     client.create_function(
         FunctionName=name,
-        Runtime="python3.12",
+        Runtime="python3.11",
         Role=ROLE,
         Handler="app.handler",
         Code={"ZipFile": zip_bytes({"app.py": ECHO_HANDLER})},
