@@ -96,10 +96,29 @@ def _function_name(operation: str, params: dict[str, Any], caller: Caller) -> Ca
     return replace(caller, account_id=ref.account)
 
 
+# AWS's limit on a function's environment variables, measured as compact JSON.
+MAX_ENVIRONMENT_BYTES = 4 * 1024
+
+
+def _check_environment(params: dict[str, Any]) -> None:
+    """AWS quotes the variables in the order the caller gave them, which only
+    the gateway still knows (the control plane checks the size again)."""
+    variables = (params.get("Environment") or {}).get("Variables") or {}
+    measured = json.dumps(variables, separators=(",", ":"), ensure_ascii=False)
+    if len(measured.encode()) > MAX_ENVIRONMENT_BYTES:
+        raise AwsError(
+            "InvalidParameterValueException",
+            "Lambda was unable to configure your environment variables because the "
+            "environment variables you have provided exceeded the 4KB limit. "
+            f"String measured: {measured}",
+        )
+
+
 def _before_create_function(params: dict[str, Any]) -> None:
     if "Runtime" in params:
         # AWS checks the runtime against its own list, not the model's enum.
         validation.check_runtime(params["Runtime"])
+    _check_environment(params)
 
 
 def _before_invoke(params: dict[str, Any]) -> None:
@@ -134,6 +153,7 @@ def _after_list_event_source_mappings(output: dict[str, Any]) -> None:
 
 BEFORE: dict[str, Callable[[dict[str, Any]], None]] = {
     "CreateFunction": _before_create_function,
+    "UpdateFunctionConfiguration": _before_create_function,
     "Invoke": _before_invoke,
     "InvokeWithResponseStream": _before_invoke,
     "InvokeAsync": _before_invoke_args,

@@ -52,11 +52,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add(up, "--account-id", "000000000000", help="default AWS account")
     _add(up, "--docker-host", None, help="Docker daemon URL (default: DOCKER_HOST or local)")
     _add(up, "--capacity", 64, type=int, help="environments per worker")
+    _add(up, "--s3-endpoint", "", help="S3 endpoint for Code.S3Bucket/S3Key (e.g. MinIO)")
 
     cp = sub.add_parser("control-plane", help="run the control plane")
     _add(cp, "--listen", "0.0.0.0:4567", help="HOST:PORT for gRPC")
     _add(cp, "--data-dir", str(DEFAULT_DATA_DIR), help="where state survives restarts")
     _add(cp, "--heartbeat-ttl-ms", 10_000, type=int, help="worker heartbeat TTL")
+    _add(cp, "--s3-endpoint", "", help="S3 endpoint for Code.S3Bucket/S3Key (e.g. MinIO)")
 
     gw = sub.add_parser("gateway", help="run the AWS Lambda API gateway")
     _add(gw, "--control-plane", "127.0.0.1:4567", help="HOST:PORT of the control plane")
@@ -102,12 +104,15 @@ async def _serve(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaita
 
 
 async def _up(args: argparse.Namespace) -> None:
+    from .control_plane.api import Settings
     from .control_plane.server import ControlPlane
     from .gateway.server import Gateway
     from .worker.agent import Worker
 
     data_dir = Path(args.data_dir).expanduser()
-    control_plane = ControlPlane(data_dir, "127.0.0.1:0")
+    control_plane = ControlPlane(
+        data_dir, "127.0.0.1:0", settings=Settings(s3_endpoint=args.s3_endpoint or "")
+    )
     workers: list[Worker] = []
     gateway: Gateway | None = None
     # Worker ids are stable for one data dir, so a restart after a crash
@@ -152,9 +157,15 @@ async def _up(args: argparse.Namespace) -> None:
 
 
 async def _control_plane(args: argparse.Namespace) -> None:
+    from .control_plane.api import Settings
     from .control_plane.server import ControlPlane
 
-    cp = ControlPlane(Path(args.data_dir).expanduser(), args.listen, int(args.heartbeat_ttl_ms))
+    cp = ControlPlane(
+        Path(args.data_dir).expanduser(),
+        args.listen,
+        int(args.heartbeat_ttl_ms),
+        settings=Settings(s3_endpoint=args.s3_endpoint or ""),
+    )
     await _serve(cp.start, cp.stop)
 
 

@@ -8,6 +8,7 @@ from . import layers, permissions, tagging  # noqa: F401
 from . import capacity, code_signing, durable, event_sources  # noqa: F401
 from . import function_settings, invoke_variants  # noqa: F401
 from . import aliases, versions  # noqa: F401
+from . import function_updates  # noqa: F401
 from .registry import Api, Caller, Settings, service_handler
 
 __all__ = ["Api", "Caller", "Settings", "service_handler"]

@@ -23,6 +23,7 @@ from lambdafleet.state.v1 import state_pb2
 
 from .. import lifecycle, validation
 from ..store import Scope
+from . import function_code
 from .registry import Api, Caller, operation
 from .resolve import (
     ALIAS,
@@ -30,8 +31,8 @@ from .resolve import (
     LATEST,
     VERSION,
     Resolved,
-    function_arn,
     fingerprint,
+    function_arn,
     function_not_found,
     is_version,
     load,
@@ -111,7 +112,26 @@ def apply_settings(
     if "SnapStart" in given and request.snap_start.HasField("apply_on"):
         config.snap_start.apply_on = request.snap_start.apply_on
     if "ImageConfig" in given:
-        config.image_config_response.image_config.CopyFrom(request.image_config)
+        if request.image_config.ListFields():
+            config.image_config_response.image_config.CopyFrom(request.image_config)
+        else:
+            # An empty ImageConfig removes the overrides (recorded).
+            config.ClearField("image_config_response")
+
+
+def apply_attachments(
+    api_: Api, scope: Scope, config: api.FunctionConfiguration, request: Any, given: set[str]
+) -> None:
+    """The members AWS checks against other resources or limits: environment
+    size, layer versions, VPC (CreateFunction and UpdateFunctionConfiguration)."""
+    if "Environment" in given:
+        function_code.check_environment(request.environment.variables)
+    if "Layers" in given:
+        layers = function_code.resolve_layers(api_.store, scope, request.layers)
+        del config.layers[:]
+        config.layers.extend(layers)
+    if "VpcConfig" in given:
+        config.vpc_config.CopyFrom(function_code.vpc_response(request.vpc_config))
 
 
 def new_configuration(
@@ -154,8 +174,7 @@ def publish_version(
     """Store $LATEST as the next version (the caller saves `record`)."""
     record.last_version += 1
     number = str(record.last_version)
-    config = api.FunctionConfiguration()
-    config.CopyFrom(record.configuration)
+    config = settled(record.configuration)
     name = config.function_name
     config.version = number
     config.function_arn = function_arn(scope, name, number)
@@ -169,6 +188,44 @@ def publish_version(
     api_.store.put(scope, VERSION, version_id(name, number), config, function=name)
     log.info("function.published", function=name, version=number)
     return config
+
+
+def settled(config: api.FunctionConfiguration) -> api.FunctionConfiguration:
+    """A published version as it reads once creation or the update it came
+    from completed: versions never show a transition in progress."""
+    out = api.FunctionConfiguration()
+    out.CopyFrom(config)
+    out.state = lifecycle.ACTIVE
+    out.last_update_status = lifecycle.SUCCESSFUL
+    for field in (
+        "state_reason",
+        "state_reason_code",
+        "last_update_status_reason",
+        "last_update_status_reason_code",
+    ):
+        out.ClearField(field)  # type: ignore[arg-type]
+    return out
+
+
+async def set_code(
+    api_: Api, config: api.FunctionConfiguration, record: state_pb2.FunctionRecord, code: Any
+) -> None:
+    """Put the code of `code` (a FunctionCode or an UpdateFunctionCodeRequest)
+    on `config` and `record`, with AWS's errors for a source that does not fit
+    the package type."""
+    if config.package_type == "Image":
+        if not code.image_uri:
+            raise invalid_parameter(function_code.ZIP_ON_IMAGE)
+        record.image_uri = code.image_uri
+        config.code_sha256, record.resolved_image_uri = function_code.image_identity(code.image_uri)
+        config.code_size = 0
+        return
+    if code.image_uri:
+        raise invalid_parameter(function_code.IMAGE_URI_ON_ZIP)
+    data = await function_code.zip_source(api_.settings, code)
+    if data is None:
+        raise invalid_parameter(function_code.NO_SOURCE)
+    config.code_sha256, config.code_size = await store_code(api_, data)
 
 
 @operation("CreateFunction")
@@ -187,35 +244,31 @@ async def create_function(
                 "Runtime and Handler are mandatory parameters for functions created with "
                 "deployment packages."
                 if not request.code.zip_file
-                else "Please don't provide ImageUri when updating a function with packageType Zip."
+                else function_code.IMAGE_URI_ON_ZIP
             )
-        record.image_uri = request.code.image_uri
-        config.code_size = 0
-        config.code_sha256 = base64.b64encode(
-            hashlib.sha256(request.code.image_uri.encode()).digest()
-        ).decode()
     else:
         validation.check_zip_function(request.runtime, request.handler)
-        if not request.code.HasField("zip_file"):
-            raise invalid_parameter(
-                "Please provide a source for function code (ZipFile, S3Bucket and S3Key, "
-                "or ImageUri)."
-            )
-        config.code_sha256, config.code_size = await store_code(api_, request.code.zip_file)
+    apply_attachments(api_, scope, config, request, present(request))
+    await set_code(api_, config, record, request.code)
     # The code was awaited: someone may have taken the name meanwhile.
     if load(api_.store, scope, name) is not None:
         raise conflict(f"Function already exist: {name}")
     config = lifecycle.created(config)
     record.configuration.CopyFrom(config)
     record.tags.update(request.tags)
+    answer = config
     with api_.store.transaction():
         save(api_.store, scope, record)
         if request.publish:
-            publish_version(api_, scope, record)
+            # The answer is the new version, still being created (recorded).
+            version = publish_version(api_, scope, record)
+            answer = api.FunctionConfiguration()
+            answer.CopyFrom(config)
+            answer.version, answer.function_arn = version.version, version.function_arn
             save(api_.store, scope, record)
     log.info("function.created", function=name, runtime=config.runtime)
     api_.scheduler.activate(scope, name)
-    return config
+    return answer
 
 
 def code_location(
@@ -268,11 +321,38 @@ def _unmarker(marker: str) -> str:
         raise invalid_parameter("Invalid marker: " + marker) from None
 
 
+# ListFunctions leaves out the state of each function (recorded).
+_NOT_LISTED = (
+    "state",
+    "state_reason",
+    "state_reason_code",
+    "last_update_status",
+    "last_update_status_reason",
+    "last_update_status_reason_code",
+    "runtime_version_config",
+)
+
+
+def listed(config: api.FunctionConfiguration, qualified: bool) -> api.FunctionConfiguration:
+    """A configuration as ListFunctions shows it; with FunctionVersion=ALL
+    $LATEST's ARN names its version too (recorded)."""
+    out = api.FunctionConfiguration()
+    out.CopyFrom(config)
+    for field in _NOT_LISTED:
+        out.ClearField(field)  # type: ignore[arg-type]
+    if qualified and out.version == LATEST:
+        out.function_arn = f"{out.function_arn}:{LATEST}"
+    return out
+
+
 @operation("ListFunctions")
 async def list_functions(
     api_: Api, caller: Caller, request: api.ListFunctionsRequest
 ) -> api.ListFunctionsResponse:
     scope = caller.scope
+    if request.master_region:
+        # Lambda@Edge replicas of functions mastered elsewhere: none exist here.
+        return api.ListFunctionsResponse()
     limit = request.max_items or DEFAULT_PAGE
     after = _unmarker(request.marker) if request.marker else ""
     every_version = request.function_version == "ALL"
@@ -286,8 +366,11 @@ async def list_functions(
                 scope, VERSION, api.FunctionConfiguration, prefix=f"{name}:", function=name
             ):
                 entries.append((f"{name}\x00{rid.rsplit(':', 1)[1]}", config))
+    entries.sort(key=lambda entry: entry[0])
     page = [e for e in entries if e[0] > after][: limit + 1]
-    out = api.ListFunctionsResponse(functions=[config for _, config in page[:limit]])
+    out = api.ListFunctionsResponse(
+        functions=[listed(config, every_version) for _, config in page[:limit]]
+    )
     if len(page) > limit:
         out.next_marker = _marker(page[limit - 1][0])
     return out
