@@ -562,3 +562,22 @@ def test_invoke_versions_and_aliases(client: Any) -> None:
     assert invoke(client, f"{ARN}:{name}:live") == ({"code": "two", "version": "2"}, "2")
     r = error_of(client.invoke, FunctionName=name, Qualifier="nope", Payload=b"{}")
     assert r["Error"]["Message"] == f"Function not found: {ARN}:{name}:nope"
+
+
+def test_revisions_of_permissions(client: Any) -> None:
+    test = "TestLambdaRevisions::test_function_revisions_permissions"
+    name = new_function(client)
+    rev = client.get_function(FunctionName=name)["Configuration"]["RevisionId"]
+    permission = {
+        "FunctionName": name,
+        "StatementId": "s3",
+        "Action": "lambda:InvokeFunction",
+        "Principal": "s3.amazonaws.com",
+    }
+    r = error_of(client.add_permission, RevisionId="wrong", **permission)
+    assert_recorded_error(r, test, "add_permission_revision_exception", name)
+    client.add_permission(RevisionId=rev, **permission)
+    policy_rev = client.get_policy(FunctionName=name)["RevisionId"]
+    assert policy_rev != rev
+    # The function's revision is the policy's.
+    assert client.get_function(FunctionName=name)["Configuration"]["RevisionId"] == policy_rev
