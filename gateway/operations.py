@@ -167,6 +167,11 @@ AFTER: dict[str, Callable[[dict[str, Any]], None]] = {
     "DeleteEventSourceMapping": _event_source_mapping,
     "ListEventSourceMappings": _after_list_event_source_mappings,
 }
+# Members AWS writes back as sent, even as an empty list (recorded:
+# test_layer_exceptions publish_empty_result); left out when not sent.
+ECHO_EMPTY: dict[str, tuple[str, ...]] = {
+    "PublishLayerVersion": ("CompatibleRuntimes", "CompatibleArchitectures"),
+}
 
 
 def _types(method: MethodDescriptor) -> tuple[type[Message], type[Message]]:
@@ -216,4 +221,7 @@ async def call(
     after = AFTER.get(operation)
     if after is not None:
         after(output)
+    for member in ECHO_EMPTY.get(operation, ()):
+        if params.get(member) is not None:
+            output.setdefault(member, [])
     return output
