@@ -108,9 +108,12 @@ class Scheduler:
                 if not ok and len(errors) < len(workers):
                     continue  # a worker vanished mid-way; try again with the rest
             current = self._load(scope, name)
-            if current is None or current.configuration.revision_id != revision:
-                # Deleted, or changed meanwhile: a newer update activates itself.
+            if current is None:
                 return
+            if current.configuration.revision_id != revision:
+                # Changed while the runtime was prepared (an update, or only a
+                # new RevisionId from a permission): look again.
+                continue
             if ok:
                 current.configuration.CopyFrom(lifecycle.activated(current.configuration))
                 current.serving.CopyFrom(current.configuration)
