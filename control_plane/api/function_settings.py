@@ -13,7 +13,15 @@ from lambdafleet.errors import invalid_parameter
 
 from . import kinds
 from .registry import Api, Caller, operation
-from .resolve import LATEST, function_arn, require, resolve, save
+from .resolve import (
+    LATEST,
+    Resolved,
+    function_arn,
+    function_not_found,
+    require,
+    resolve,
+    save,
+)
 
 DEFAULT_RECURSIVE_LOOP = "Terminate"
 DEFAULT_UPDATE_RUNTIME_ON = "Auto"
@@ -114,8 +122,24 @@ def check_scaling(config: api.FunctionScalingConfig) -> None:
         )
 
 
+LATEST_PUBLISHED = "$LATEST.PUBLISHED"
+
+
 def scaling_id(name: str, qualifier: str) -> str:
     return f"{name}:{qualifier or LATEST}"
+
+
+def scaled_version(api_: Api, caller: Caller, name: str, qualifier: str) -> Resolved:
+    """The version a scaling config names: a number, or $LATEST.PUBLISHED
+    (the model's only two forms) for the highest published version."""
+    if qualifier != LATEST_PUBLISHED:
+        return resolve(api_.store, caller.scope, name, qualifier or None)
+    record = require(api_.store, caller.scope, name, qualifier)
+    if not record.last_version:
+        raise function_not_found(caller.scope, name, qualifier)
+    return resolve(
+        api_.store, caller.scope, name, str(record.last_version), not_found_qualifier=qualifier
+    )
 
 
 @operation("PutFunctionScalingConfig")
@@ -124,7 +148,7 @@ async def put_scaling(
 ) -> api.PutFunctionScalingConfigResponse:
     scope = caller.scope
     name = request.function_name
-    found = resolve(api_.store, scope, name, request.qualifier or None)
+    found = scaled_version(api_, caller, name, request.qualifier)
     check_scaling(request.function_scaling_config)
     stored = api.GetFunctionScalingConfigResponse(
         function_arn=function_arn(scope, name, request.qualifier or None)
@@ -142,7 +166,7 @@ async def get_scaling(
 ) -> api.GetFunctionScalingConfigResponse:
     scope = caller.scope
     name = request.function_name
-    resolve(api_.store, scope, name, request.qualifier or None)
+    scaled_version(api_, caller, name, request.qualifier)
     stored = api_.store.get(
         scope,
         kinds.SCALING,
