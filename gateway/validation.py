@@ -208,6 +208,11 @@ def _checks(operation: str, shape: Shape) -> tuple[_Check, ...]:
     enum = _enum_values(operation, shape)
     if enum is not None:
         allowed = frozenset(enum)
+        if operation == "PublishLayerVersion" and shape.name == "Runtime":
+            # Layers may still name deprecated runtimes (python3.7, go1.x,
+            # provided: test_layer_compatibilities); the message lists only
+            # the current ones.
+            allowed |= frozenset(shape.metadata.get("enum", ()))
         checks.append(
             (f"Member must satisfy enum value set: [{', '.join(enum)}]", lambda v: v not in allowed)
         )

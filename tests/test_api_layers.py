@@ -224,10 +224,8 @@ def test_unlisted_compatibilities_are_left_out(client: Any) -> None:
 
 # AWS published layers for runtimes it no longer accepts for functions
 # (python3.7, java8, go1.x, provided...), yet printed only the 25 supported
-# ones when one was unknown (test_layer_exceptions). gateway/validation.py
-# accepts only the printed 25 for PublishLayerVersion: a gateway fix (accept
-# the model's enum, print the supported list) makes these pass.
-@pytest.mark.xfail(strict=True, reason="gateway validation refuses deprecated layer runtimes")
+# ones when one was unknown (test_layer_exceptions); gateway/validation.py
+# accepts the model's whole enum for PublishLayerVersion and prints the 25.
 @pytest.mark.parametrize("case", ["runtimes0", "runtimes1", "runtimes2"])
 def test_layer_compatibilities(client: Any, case: str) -> None:
     recorded = step(f"TestLambdaLayer::test_layer_compatibilities[{case}]", "publish_result")
@@ -266,11 +264,20 @@ def test_list_filters_and_paginators(client: Any) -> None:
         for layer in page["Layers"]
     }
     assert all(python[name]["LatestMatchingVersion"]["Version"] == 1 for name in names)
-    arm = client.list_layers(CompatibleArchitecture="arm64", MaxItems=50)
+    arm = {
+        layer["LayerName"]: layer
+        for page in client.get_paginator("list_layers").paginate(CompatibleArchitecture="arm64")
+        for layer in page["Layers"]
+    }
+    # Other tests' layers share the cluster: every listed one must match the
+    # filter, and this test's layers list their arm64 version.
     assert all(
-        layer["LatestMatchingVersion"]["CompatibleArchitectures"] == ["arm64"]
-        for layer in arm["Layers"]
+        "arm64" in layer["LatestMatchingVersion"]["CompatibleArchitectures"]
+        for layer in arm.values()
     )
+    for name in names:
+        assert arm[name]["LatestMatchingVersion"]["Version"] == 1
+        assert arm[name]["LatestMatchingVersion"]["CompatibleArchitectures"] == ["arm64"]
 
     name = names[0]
     for _ in range(3):
