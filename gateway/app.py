@@ -124,7 +124,7 @@ class LambdaApiHandler(_Base):
                 )
             else:
                 status, headers, body = protocol.serialize_error(
-                    error.code, error.message, dict(error.fields)
+                    error.code, error.message, error.body_members()
                 )
         except Exception:
             log.exception("gateway.unhandled", operation=operation)

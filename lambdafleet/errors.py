@@ -33,14 +33,28 @@ _GRPC_CODES: dict[str, grpc.StatusCode] = {
 class LambdaError(Exception):
     """An error that the Lambda API answers with AWS's code and message."""
 
-    def __init__(self, code: str, message: str, fields: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        fields: dict[str, str] | None = None,
+        omit: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.fields = dict(fields or {})
+        # Body members AWS leaves out of this particular error (e.g. "Type").
+        self.omit = tuple(omit)
 
     def to_proto(self) -> functions_pb2.AwsError:
-        return functions_pb2.AwsError(code=self.code, message=self.message, fields=self.fields)
+        return functions_pb2.AwsError(
+            code=self.code, message=self.message, fields=self.fields, omit=self.omit
+        )
+
+    def body_members(self) -> dict[str, str | None]:
+        """Extra body members for the serializer; None leaves one out."""
+        return {**self.fields, **dict.fromkeys(self.omit)}
 
     @property
     def grpc_code(self) -> grpc.StatusCode:
@@ -77,5 +91,5 @@ def from_rpc_error(exc: grpc.aio.AioRpcError) -> LambdaError | None:
     for key, value in exc.trailing_metadata() or ():
         if key == METADATA_KEY and isinstance(value, bytes):
             proto = functions_pb2.AwsError.FromString(value)
-            return LambdaError(proto.code, proto.message, dict(proto.fields))
+            return LambdaError(proto.code, proto.message, dict(proto.fields), tuple(proto.omit))
     return None

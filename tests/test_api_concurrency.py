@@ -47,18 +47,13 @@ def error_of(call: Callable[..., Any], **kwargs: Any) -> dict[str, Any]:
     return response
 
 
-def assert_error(
-    actual: dict[str, Any], expected: dict[str, Any], *, type_member: bool = True
-) -> None:
-    """Same code, message, status and body members as AWS's answer. Where
-    AWS left out `Type` our errors still carry it (type_member=False)."""
+def assert_error(actual: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Same code, message, status and body members as AWS's answer."""
     assert actual["Error"] == expected["Error"]
     status = actual["ResponseMetadata"]["HTTPStatusCode"]
     assert status == expected["ResponseMetadata"]["HTTPStatusCode"]
     keys = set(actual) - {"ResponseMetadata"}
     wanted = set(expected) - {"ResponseMetadata"}
-    if not type_member:
-        keys.discard("Type")
     assert keys == wanted
 
 
@@ -217,7 +212,6 @@ def test_function_concurrency_limits(client: Any, cluster: Any) -> None:
             ReservedConcurrentExecutions=limit + 1,
         ),
         recorded(test, "put_function_concurrency_account_limit_exceeded", **placeholders),
-        type_member=False,
     )
     # One more than leaves the minimum unreserved.
     unreserved = settings["UnreservedConcurrentExecutions"]
@@ -228,7 +222,6 @@ def test_function_concurrency_limits(client: Any, cluster: Any) -> None:
             ReservedConcurrentExecutions=unreserved - minimum + 1,
         ),
         recorded(test, "put_function_concurrency_below_unreserved_min_value", **placeholders),
-        type_member=False,
     )
     # Exactly the minimum left is allowed.
     client.put_function_concurrency(
@@ -408,7 +401,6 @@ def test_provisioned_concurrency_limits(client: Any) -> None:
             "put_provisioned_concurrency_account_limit_exceeded",
             **{"<unreserved_concurrency>": str(unreserved)},
         ),
-        type_member=False,
     )
     assert_error(
         error_of(
@@ -419,7 +411,6 @@ def test_provisioned_concurrency_limits(client: Any) -> None:
             "put_provisioned_concurrency_below_unreserved_min_value",
             **{"<min_unreserved_concurrency>": "100"},
         ),
-        type_member=False,
     )
     # Within its reservation, a function may provision; beyond it, not.
     client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=2)

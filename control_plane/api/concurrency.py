@@ -47,6 +47,12 @@ IN_PROGRESS, READY = "IN_PROGRESS", "READY"
 # --------------------------------------------------------------------------
 
 
+def _limit_error(message: str) -> LambdaError:
+    # AWS answers the account limit errors without the `Type` member its
+    # other InvalidParameterValueExceptions carry (recorded).
+    return LambdaError("InvalidParameterValueException", message, omit=("Type",))
+
+
 def unreserved(limit: int, reserved_total: int) -> int:
     """UnreservedConcurrentExecutions: what no function has reserved."""
     return limit - reserved_total
@@ -56,7 +62,7 @@ def check_reserved(limit: int, minimum: int, reserved_by_others: int, requested:
     """PutFunctionConcurrency's limit: the rest of the account keeps at least
     `minimum` (recorded test_function_concurrency_limits)."""
     if unreserved(limit, reserved_by_others + requested) < minimum:
-        raise invalid_parameter(
+        raise _limit_error(
             "Specified ReservedConcurrentExecutions for function decreases account's "
             f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
         )
@@ -89,12 +95,12 @@ def check_provisioned(
     available = unreserved(limit, reserved_total) - provisioned_elsewhere
     wanted = function_provisioned_elsewhere + requested
     if wanted > available:
-        raise invalid_parameter(
+        raise _limit_error(
             "Specified ConcurrentExecutions for function is greater than account's "
             f"unreserved concurrency [{available}]."
         )
     if available - wanted < minimum:
-        raise invalid_parameter(
+        raise _limit_error(
             "Specified ConcurrentExecutions for function decreases account's "
             f"UnreservedConcurrentExecution below its minimum value of [{minimum}]."
         )
