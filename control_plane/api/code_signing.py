@@ -14,7 +14,7 @@ import secrets
 from google.protobuf import empty_pb2
 
 from lambdafleet.api.v1 import lambda_pb2 as api
-from lambdafleet.errors import LambdaError, conflict, invalid_parameter, not_found
+from lambdafleet.errors import LambdaError, conflict, invalid_parameter
 from lambdafleet.state.v1 import state_pb2
 
 from .. import lifecycle
@@ -44,7 +44,12 @@ def id_of(arn: str) -> str:
 
 
 def csc_not_found(arn: str) -> LambdaError:
-    return not_found(f"The Lambda code signing configuration {arn} can not be found.")
+    # AWS's answer for a missing configuration has no `Type` member (recorded).
+    return LambdaError(
+        "ResourceNotFoundException",
+        f"The Lambda code signing configuration {arn} can not be found.",
+        omit=("Type",),
+    )
 
 
 def load(api_: Api, scope: Scope, arn: str) -> api.CodeSigningConfig | None:
