@@ -2,13 +2,26 @@
 modules named after the resources they own. Importing the package registers
 every handler (see registry.py)."""
 
-from . import functions  # noqa: F401  (registers its operations)
-from . import account, concurrency, event_invoke, urls  # noqa: F401
-from . import layers, permissions, tagging  # noqa: F401
-from . import capacity, code_signing, durable, event_sources  # noqa: F401
-from . import function_settings, invoke_variants  # noqa: F401
-from . import aliases, versions  # noqa: F401
-from . import function_updates  # noqa: F401
+# Imported for their @operation registrations.
+from . import (  # noqa: F401
+    account,
+    aliases,
+    capacity,
+    code_signing,
+    concurrency,
+    durable,
+    event_invoke,
+    event_sources,
+    function_settings,
+    function_updates,
+    functions,
+    invoke_variants,
+    layers,
+    permissions,
+    tagging,
+    urls,
+    versions,
+)
 from .registry import Api, Caller, Settings, service_handler
 
 __all__ = ["Api", "Caller", "Settings", "service_handler"]
