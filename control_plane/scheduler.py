@@ -125,7 +125,23 @@ class Scheduler:
                 )
                 log.warning("function.failed", function=name, reason=reason)
             self.store.put(scope, "function", name, current, function=name)
+            self._settle_versions(scope, name, ok, errors)
             return
+
+    def _settle_versions(self, scope: Scope, name: str, ok: bool, errors: list[str]) -> None:
+        """Versions published while $LATEST was being created or updated
+        share its fate."""
+        for rid, config in self.store.items(
+            scope, "version", api.FunctionConfiguration, prefix=f"{name}:", function=name
+        ):
+            if not lifecycle.is_pending(config):
+                continue
+            if ok:
+                settled = lifecycle.activated(config)
+            else:
+                reason = next((e for e in errors if e), "No worker could prepare the runtime.")
+                settled = lifecycle.failed(config, reason, "InternalError")
+            self.store.put(scope, "version", rid, settled, function=name)
 
     def _workers_changed(self) -> None:
         self.registry.changed.set()

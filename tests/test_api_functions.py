@@ -273,6 +273,10 @@ def test_update_code_publish_dry_run_and_architectures(client: Any) -> None:
         FunctionName=fn, ZipFile=SECOND_ZIP, Publish=True, Architectures=["arm64"]
     )
     assert published["Version"] == "1"
+    # Published from code still being updated: Pending until the update
+    # completes, as recorded (TestLambdaVersions::test_publish_with_update).
+    assert (published["State"], published["StateReasonCode"]) == ("Pending", "Creating")
+    assert "LastUpdateStatus" not in published
     assert published["FunctionArn"] == f"{ARN}:function:{fn}:1"
     assert published["Architectures"] == ["arm64"]
     latest = wait_updated(client, fn)

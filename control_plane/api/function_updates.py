@@ -85,14 +85,12 @@ async def update_function_code(
             log.info("function.code_updated", function=name, sha=started.code_sha256)
             return started
         # The new version is published from the updated $LATEST; the answer
-        # is that version, its update still in progress like $LATEST's.
+        # is that version, Pending until the update completes (recorded
+        # test_publish_with_update).
         version = publish_version(api_, scope, record)
         save(api_.store, scope, record)
-    answer = api.FunctionConfiguration()
-    answer.CopyFrom(started)
-    answer.version, answer.function_arn = version.version, version.function_arn
     log.info("function.code_updated", function=name, version=version.version)
-    return answer
+    return version
 
 
 @operation("UpdateFunctionConfiguration")

@@ -174,7 +174,14 @@ def publish_version(
     """Store $LATEST as the next version (the caller saves `record`)."""
     record.last_version += 1
     number = str(record.last_version)
-    config = settled(record.configuration)
+    latest = record.configuration
+    if lifecycle.is_pending(latest) or lifecycle.is_updating(latest):
+        # Published from code still being created or updated: the version
+        # is Pending until that completes (recorded test_publish_with_update);
+        # the scheduler activates it with $LATEST.
+        config = lifecycle.created(latest)
+    else:
+        config = settled(latest)
     name = config.function_name
     config.version = number
     config.function_arn = function_arn(scope, name, number)
