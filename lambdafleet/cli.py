@@ -16,7 +16,10 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .control_plane.api import Settings
 
 import structlog
 
@@ -25,6 +28,17 @@ from . import __version__, logs
 log = structlog.get_logger("lambdafleet")
 
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "lambdafleet"
+
+
+def _api_settings(args: argparse.Namespace) -> Settings:
+    """The control plane's API settings; LocalStack's variable name for the
+    account's concurrency limit is honoured."""
+    from .control_plane.api import Settings
+
+    return Settings(
+        s3_endpoint=args.s3_endpoint or "",
+        concurrent_executions=int(os.environ.get("LAMBDA_LIMITS_CONCURRENT_EXECUTIONS", "1000")),
+    )
 
 
 def _env(flag: str, default: Any) -> Any:
@@ -104,15 +118,12 @@ async def _serve(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaita
 
 
 async def _up(args: argparse.Namespace) -> None:
-    from .control_plane.api import Settings
     from .control_plane.server import ControlPlane
     from .gateway.server import Gateway
     from .worker.agent import Worker
 
     data_dir = Path(args.data_dir).expanduser()
-    control_plane = ControlPlane(
-        data_dir, "127.0.0.1:0", settings=Settings(s3_endpoint=args.s3_endpoint or "")
-    )
+    control_plane = ControlPlane(data_dir, "127.0.0.1:0", settings=_api_settings(args))
     workers: list[Worker] = []
     gateway: Gateway | None = None
     # Worker ids are stable for one data dir, so a restart after a crash
@@ -157,14 +168,13 @@ async def _up(args: argparse.Namespace) -> None:
 
 
 async def _control_plane(args: argparse.Namespace) -> None:
-    from .control_plane.api import Settings
     from .control_plane.server import ControlPlane
 
     cp = ControlPlane(
         Path(args.data_dir).expanduser(),
         args.listen,
         int(args.heartbeat_ttl_ms),
-        settings=Settings(s3_endpoint=args.s3_endpoint or ""),
+        settings=_api_settings(args),
     )
     await _serve(cp.start, cp.stop)
 

@@ -17,7 +17,7 @@ from lambdafleet.errors import LambdaError, conflict, invalid_parameter, not_fou
 
 from .. import lifecycle
 from ..store import ResourceStore, Scope
-from .kinds import EVENT_INVOKE_CONFIG, POLICY, PROVISIONED, SCALING, URL_CONFIG
+from .kinds import QUALIFIER_SCOPED
 from .registry import Api, Caller, operation
 from .resolve import (
     ALIAS,
@@ -37,7 +37,7 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_PAGE = 50
 # Rows that belong to a qualifier (id NAME:QUALIFIER) and go with the alias.
-_ALIAS_SCOPED = (POLICY, URL_CONFIG, EVENT_INVOKE_CONFIG, PROVISIONED, SCALING)
+_ALIAS_SCOPED = QUALIFIER_SCOPED
 
 
 def routing_error(function_version: str, weights: Mapping[str, float]) -> LambdaError | None:

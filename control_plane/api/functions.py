@@ -24,6 +24,7 @@ from lambdafleet.state.v1 import state_pb2
 from .. import lifecycle, validation
 from ..store import Scope
 from . import function_code
+from .kinds import QUALIFIER_SCOPED
 from .registry import Api, Caller, operation
 from .resolve import (
     ALIAS,
@@ -406,8 +407,11 @@ async def delete_function(
                 "Unable to delete version because the following aliases reference it: "
                 f"[{', '.join(users)}]"
             )
-        if not api_.store.delete(scope, VERSION, version_id(name, qualifier)):
-            raise function_not_found(scope, name)
+        with api_.store.transaction():
+            if not api_.store.delete(scope, VERSION, version_id(name, qualifier)):
+                raise function_not_found(scope, name)
+            for kind in QUALIFIER_SCOPED:
+                api_.store.delete(scope, kind, f"{name}:{qualifier}")
         log.info("function.version_deleted", function=name, version=qualifier)
         return api.DeleteFunctionResponse()
     with api_.store.transaction():

@@ -44,6 +44,9 @@ EVENT_SOURCE_MAPPING = "event_source_mapping"
 CAPACITY_PROVIDER = "capacity_provider"
 TAGS = "tags"
 
+# What belongs to one version or alias (id NAME:QUALIFIER): deleted with it.
+QUALIFIER_SCOPED = (POLICY, URL_CONFIG, EVENT_INVOKE_CONFIG, PROVISIONED, SCALING)
+
 
 def numbered(name: str, number: int | str) -> str:
     """NAME:0000000007: ids in numeric order."""
