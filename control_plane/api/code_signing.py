@@ -8,18 +8,19 @@ verify signatures: deployments are never refused for an untrusted artifact.
 
 from __future__ import annotations
 
-import base64
 import secrets
 
 from google.protobuf import empty_pb2
 
 from lambdafleet.api.v1 import lambda_pb2 as api
-from lambdafleet.errors import LambdaError, conflict, invalid_parameter
+from lambdafleet.errors import LambdaError, conflict
 from lambdafleet.state.v1 import state_pb2
 
 from .. import lifecycle
 from ..store import Scope
 from . import kinds
+from .paging import decode_marker as after_marker
+from .paging import encode_marker as page_marker
 from .registry import Api, Caller, operation
 from .resolve import FUNCTION, function_arn, partition, require, save
 
@@ -74,17 +75,6 @@ def users(api_: Api, scope: Scope, arn: str) -> list[str]:
         for name, record in api_.store.items(scope, FUNCTION, state_pb2.FunctionRecord)
         if record.code_signing_config_arn == arn
     ]
-
-
-def page_marker(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
-
-
-def after_marker(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_parameter("Invalid marker: " + marker) from None
 
 
 @operation("CreateCodeSigningConfig")

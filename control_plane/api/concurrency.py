@@ -12,8 +12,6 @@ job. It calls `mark_ready` when it has; nothing here pretends it did.
 
 from __future__ import annotations
 
-import base64
-
 from google.protobuf import empty_pb2
 
 from lambdafleet.api.v1 import lambda_pb2 as api
@@ -23,6 +21,8 @@ from lambdafleet.state.v1 import state_pb2
 from .. import lifecycle
 from ..store import ResourceStore, Scope
 from .kinds import PROVISIONED
+from .paging import decode_marker as _after
+from .paging import encode_marker as _marker
 from .registry import Api, Caller, operation
 from .resolve import (
     FUNCTION,
@@ -328,17 +328,6 @@ async def delete_provisioned_concurrency_config(
     # Deleting a config that is not there succeeds (recorded).
     api_.store.delete(scope, PROVISIONED, _provisioned_id(name, qualifier))
     return empty_pb2.Empty()
-
-
-def _marker(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
-
-
-def _after(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode() if marker else ""
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_parameter(f"Invalid marker: {marker}") from None
 
 
 @operation("ListProvisionedConcurrencyConfigs")

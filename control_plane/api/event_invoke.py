@@ -10,7 +10,6 @@ update and list say "The function doesn't exist."
 
 from __future__ import annotations
 
-import base64
 import re
 
 from google.protobuf import empty_pb2
@@ -21,6 +20,8 @@ from lambdafleet.errors import invalid_parameter, not_found
 
 from ..store import ResourceStore, Scope
 from .kinds import EVENT_INVOKE_CONFIG
+from .paging import decode_marker as _after
+from .paging import encode_marker as _marker
 from .registry import Api, Caller, operation
 from .resolve import LATEST, function_arn, get_alias, get_version, is_version, load
 
@@ -230,17 +231,6 @@ async def delete_function_event_invoke_config(
     if not api_.store.delete(scope, EVENT_INVOKE_CONFIG, _row_id(name, qualifier)) or not exists:
         raise _missing_config(scope, name, qualifier)
     return empty_pb2.Empty()
-
-
-def _marker(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
-
-
-def _after(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode() if marker else ""
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_parameter(f"Invalid marker: {marker}") from None
 
 
 @operation("ListFunctionEventInvokeConfigs")

@@ -25,6 +25,8 @@ from .. import lifecycle, validation
 from ..store import Scope
 from . import function_code
 from .kinds import QUALIFIER_SCOPED
+from .paging import decode_marker as _unmarker
+from .paging import encode_marker as _marker
 from .registry import Api, Caller, operation
 from .resolve import (
     ALIAS,
@@ -318,19 +320,8 @@ async def get_function_configuration(
     return found.configuration
 
 
-def _marker(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
-
-
-def _unmarker(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_parameter("Invalid marker: " + marker) from None
-
-
 # ListFunctions leaves out the state of each function (recorded).
-_NOT_LISTED = (
+NOT_LISTED = (
     "state",
     "state_reason",
     "state_reason_code",
@@ -346,7 +337,7 @@ def listed(config: api.FunctionConfiguration, qualified: bool) -> api.FunctionCo
     $LATEST's ARN names its version too (recorded)."""
     out = api.FunctionConfiguration()
     out.CopyFrom(config)
-    for field in _NOT_LISTED:
+    for field in NOT_LISTED:
         out.ClearField(field)  # type: ignore[arg-type]
     if qualified and out.version == LATEST:
         out.function_arn = f"{out.function_arn}:{LATEST}"

@@ -27,6 +27,8 @@ from lambdafleet.state.v1 import state_pb2
 from .. import lifecycle
 from ..store import Scope
 from .kinds import LAYER, LAYER_POLICY, LAYER_VERSION, numbered
+from .paging import decode_marker as unmarker
+from .paging import encode_marker as marker
 from .permissions import NO_POLICY, RESOURCE_NOT_FOUND, check_new_sid, document, encode, without
 from .registry import Api, Caller, operation
 from .resolve import partition
@@ -99,17 +101,6 @@ def layer_statement(
     if organization_id is not None:
         statement["Condition"] = {"StringEquals": {"aws:PrincipalOrgID": organization_id}}
     return statement
-
-
-def marker(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
-
-
-def unmarker(value: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(value.encode()).decode()
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_parameter("Invalid marker: " + value) from None
 
 
 def layer_policy_mismatch() -> LambdaError:

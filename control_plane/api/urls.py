@@ -11,7 +11,6 @@ does not exist." for anything missing.
 
 from __future__ import annotations
 
-import base64
 import secrets
 import string
 from datetime import UTC, datetime
@@ -19,10 +18,12 @@ from datetime import UTC, datetime
 from google.protobuf import empty_pb2
 
 from lambdafleet.api.v1 import lambda_pb2 as api
-from lambdafleet.errors import conflict, invalid_parameter, not_found
+from lambdafleet.errors import conflict, not_found
 
 from ..store import ResourceStore, Scope
 from .kinds import URL_CONFIG
+from .paging import decode_marker as _after
+from .paging import encode_marker as _marker
 from .registry import Api, Caller, operation
 from .resolve import function_arn, get_alias, load
 
@@ -161,17 +162,6 @@ async def delete_function_url_config(
     ):
         raise not_found(_NO_RESOURCE)
     return empty_pb2.Empty()
-
-
-def _marker(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode()
-
-
-def _after(marker: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(marker.encode()).decode() if marker else ""
-    except (ValueError, UnicodeDecodeError):
-        raise invalid_parameter(f"Invalid marker: {marker}") from None
 
 
 def _as_item(config: api.GetFunctionUrlConfigResponse) -> api.FunctionUrlConfig:

@@ -18,6 +18,10 @@ from lambdafleet.errors import invalid_parameter
 
 from .. import lifecycle
 from ..store import Scope
+
+# Listed versions leave out their state, as listed functions do (recorded
+# for ListVersionsByFunction); only the Get operations show it.
+from .functions import NOT_LISTED as _NOT_LISTED
 from .functions import publish_version
 from .registry import Api, Caller, operation
 from .resolve import (
@@ -34,18 +38,6 @@ from .resolve import (
 log = structlog.get_logger(__name__)
 
 DEFAULT_PAGE = 50
-
-# What a listed version leaves out: its state is only shown by the
-# Get operations (recorded for ListVersionsByFunction).
-_NOT_LISTED = (
-    "state",
-    "state_reason",
-    "state_reason_code",
-    "last_update_status",
-    "last_update_status_reason",
-    "last_update_status_reason_code",
-    "runtime_version_config",
-)
 
 
 def listed(config: api.FunctionConfiguration, arn: str) -> api.FunctionConfiguration:
