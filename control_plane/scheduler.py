@@ -22,6 +22,8 @@ from lambdafleet.errors import LambdaError, service_error
 from lambdafleet.state.v1 import state_pb2
 
 from . import lifecycle
+from .api.concurrency import provisioned_configs, reservations
+from .leases import Leases, Limits, Throttled
 from .placement import place
 from .store import ResourceStore, Scope
 from .workers import WorkerGone, WorkerRegistry
@@ -56,9 +58,14 @@ def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpe
 
 
 class Scheduler:
-    def __init__(self, store: ResourceStore, registry: WorkerRegistry) -> None:
+    def __init__(
+        self, store: ResourceStore, registry: WorkerRegistry, account_limit: int = 1000
+    ) -> None:
         self.store = store
         self.registry = registry
+        # LAMBDA_LIMITS_CONCURRENT_EXECUTIONS: every account's concurrency.
+        self.account_limit = account_limit
+        self.leases = Leases()
         self._activations: dict[tuple[Scope, str], asyncio.Task[None]] = {}
         self._capacity = asyncio.Condition()
         # Background event invocations, referenced so they are not collected.
@@ -180,7 +187,47 @@ class Scheduler:
         self._events.add(task)
         task.add_done_callback(self._events.discard)
 
+    def limits(self, scope: Scope) -> Limits:
+        """The account's concurrency settings as stored now: read at every
+        invocation, so a change applies to the next one."""
+        provisioned: dict[str, dict[str, int]] = {}
+        for function, qualifier, config in provisioned_configs(self.store, scope):
+            # The requested count, not the allocated one: provisioned
+            # environments are not started ahead of time yet, so the pool
+            # only counts leases (the invocations run in on-demand ones).
+            count = config.requested_provisioned_concurrent_executions
+            provisioned.setdefault(function, {})[qualifier] = count
+        return Limits(self.account_limit, reservations(self.store, scope), provisioned)
+
     async def invoke(
+        self,
+        scope: Scope,
+        config: api.FunctionConfiguration,
+        payload: bytes,
+        client_context: str,
+        request_id: str,
+        qualifier: str | None = None,
+    ) -> apb.InvokeResult:
+        """Run one invocation and answer the worker's result. `qualifier`
+        is the alias invoked, if any (for its provisioned concurrency);
+        otherwise the version's is used. Throttles at once when no
+        concurrency is left (see leases.py)."""
+        name = config.function_name
+        try:
+            lease = self.leases.acquire(
+                self.limits(scope), scope, name, qualifier or config.version or "$LATEST"
+            )
+        except Throttled as exc:
+            log.info("invoke.throttled", function=name, reason=exc.reason)
+            raise LambdaError(
+                "TooManyRequestsException", "Rate Exceeded.", {"Reason": exc.reason}
+            ) from None
+        try:
+            return await self._run(scope, config, payload, client_context, request_id)
+        finally:
+            self.leases.release(lease)
+
+    async def _run(
         self,
         scope: Scope,
         config: api.FunctionConfiguration,

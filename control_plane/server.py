@@ -55,7 +55,9 @@ class ControlPlane:
         self.store = ResourceStore(self.data_dir / "state.db")
         self.code = CodeStore(self.data_dir / "code")
         self.registry = WorkerRegistry(self.heartbeat_ttl_ms)
-        self.scheduler = Scheduler(self.store, self.registry)
+        self.scheduler = Scheduler(
+            self.store, self.registry, account_limit=self.settings.concurrent_executions
+        )
         server = grpc.aio.server(options=GRPC_OPTIONS)
         server.add_generic_rpc_handlers(
             (service_handler(Api(self.store, self.code, self.scheduler, self.settings)),)

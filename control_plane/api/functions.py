@@ -435,6 +435,12 @@ def invocation_target(api_: Api, scope: Scope, found: Resolved) -> api.FunctionC
     return config
 
 
+def lease_qualifier(found: Resolved) -> str | None:
+    """The qualifier whose provisioned concurrency an invocation may use:
+    the alias invoked, else (None) the version that runs."""
+    return found.alias.name if found.alias is not None else None
+
+
 @operation("Invoke")
 async def invoke(
     api_: Api, caller: Caller, request: api.InvocationRequest
@@ -459,7 +465,12 @@ async def invoke(
         api_.scheduler.run_event(scope, config, request, caller.request_id)
         return api.InvocationResponse(status_code=202)
     result = await api_.scheduler.invoke(
-        scope, config, request.payload, request.client_context, caller.request_id
+        scope,
+        config,
+        request.payload,
+        request.client_context,
+        caller.request_id,
+        qualifier=lease_qualifier(found),
     )
     out = api.InvocationResponse(
         status_code=200, payload=result.payload, executed_version=config.version

@@ -19,7 +19,7 @@ from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.api.v1 import lambda_pb2 as api
 
 from .. import lifecycle
-from .functions import invocation_target
+from .functions import invocation_target, lease_qualifier
 from .registry import Api, Caller, operation
 from .resolve import LATEST, resolve
 
@@ -65,7 +65,12 @@ async def invoke_with_response_stream(
         yield api.InvokeWithResponseStreamResponse(status_code=204, executed_version=config.version)
         return
     result = await api_.scheduler.invoke(
-        scope, config, request.payload, request.client_context, caller.request_id
+        scope,
+        config,
+        request.payload,
+        request.client_context,
+        caller.request_id,
+        qualifier=lease_qualifier(found),
     )
     head = api.InvokeWithResponseStreamResponse(
         status_code=200,
