@@ -16,6 +16,7 @@ from lambdafleet.functions.v1 import functions_pb2_grpc
 from .agent_service import AgentService
 from .api import Api, Settings, service_handler
 from .cluster_service import ClusterService, CodeService
+from .dispatcher import EventDispatcher
 from .scheduler import Scheduler
 from .store import CodeStore, ResourceStore
 from .workers import WorkerRegistry
@@ -58,10 +59,12 @@ class ControlPlane:
         self.scheduler = Scheduler(
             self.store, self.registry, account_limit=self.settings.concurrent_executions
         )
-        server = grpc.aio.server(options=GRPC_OPTIONS)
-        server.add_generic_rpc_handlers(
-            (service_handler(Api(self.store, self.code, self.scheduler, self.settings)),)
+        self.events = EventDispatcher(
+            self.store, self.scheduler, scale=self.settings.async_delay_scale
         )
+        server = grpc.aio.server(options=GRPC_OPTIONS)
+        api_ = Api(self.store, self.code, self.scheduler, self.settings, self.events)
+        server.add_generic_rpc_handlers((service_handler(api_),))
         functions_pb2_grpc.add_ClusterServiceServicer_to_server(
             ClusterService(self.registry), server
         )
@@ -77,6 +80,8 @@ class ControlPlane:
         self._server = server
         self._reaper = asyncio.create_task(self._reap_loop())
         self.scheduler.resume_pending()
+        # Events queued before a restart resume here.
+        self.events.start()
         log.info(
             "control_plane.started",
             listen=self.listen,
@@ -95,6 +100,7 @@ class ControlPlane:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
+        await self.events.close()
         await self.scheduler.close()
         for session in self.registry.live():
             self.registry.remove(session, "control plane stopping")

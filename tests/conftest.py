@@ -28,6 +28,11 @@ def docker_daemon() -> None:
     require_docker()
 
 
+# Asynchronous invocations' retry delays in the session's cluster: a retry
+# AWS makes after a minute comes after 0.6 s.
+ASYNC_DELAY_SCALE = "0.01"
+
+
 class UpCluster:
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -42,6 +47,7 @@ class UpCluster:
         self.process = Process(
             ["up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
             self.root / f"up-{self.runs}.log",
+            env={"LAMBDAFLEET_ASYNC_DELAY_SCALE": ASYNC_DELAY_SCALE},
         ).start()
         wait_healthy(self.endpoint)
 

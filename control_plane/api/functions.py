@@ -21,7 +21,7 @@ from lambdafleet.api.v1 import lambda_pb2 as api
 from lambdafleet.errors import conflict, invalid_parameter
 from lambdafleet.state.v1 import state_pb2
 
-from .. import lifecycle, validation
+from .. import event_queue, lifecycle, validation
 from ..store import Scope
 from . import function_code
 from .kinds import QUALIFIER_SCOPED
@@ -441,6 +441,24 @@ def lease_qualifier(found: Resolved) -> str | None:
     return found.alias.name if found.alias is not None else None
 
 
+def queue_event(
+    api_: Api,
+    scope: Scope,
+    config: api.FunctionConfiguration,
+    qualifier: str,
+    payload: bytes,
+    client_context: str,
+    request_id: str,
+) -> None:
+    """Store an Event invocation of `config` (the version it runs) made
+    through `qualifier`, and have the dispatcher schedule it."""
+    event = event_queue.new_event(config, qualifier, payload, client_context, request_id)
+    if api_.events is not None:
+        api_.events.enqueue(scope, event)
+    else:
+        event_queue.put(api_.store, scope, event)
+
+
 @operation("Invoke")
 async def invoke(
     api_: Api, caller: Caller, request: api.InvocationRequest
@@ -459,10 +477,16 @@ async def invoke(
     if invocation_type == "DryRun":
         return api.InvocationResponse(status_code=204, executed_version=config.version)
     if invocation_type == "Event":
-        # Not yet durable: the scheduling issue queues events in the store
-        # with AWS's retry policy. Until then the event runs in the
-        # background, once.
-        api_.scheduler.run_event(scope, config, request, caller.request_id)
+        # 202 only once the event is durably queued (dispatcher.py delivers it).
+        queue_event(
+            api_,
+            scope,
+            config,
+            request.qualifier,
+            request.payload,
+            request.client_context,
+            caller.request_id,
+        )
         return api.InvocationResponse(status_code=202)
     result = await api_.scheduler.invoke(
         scope,

@@ -2,7 +2,7 @@
 InvokeWithResponseStream.
 
 InvokeAsync is an Event invocation under its old name: it answers 202 with
-Status 202 and runs in the background like Invoke's Event type.
+Status 202 and is queued like Invoke's Event type.
 
 InvokeWithResponseStream runs the invocation like Invoke; the function's
 answer is sent as one PayloadChunk followed by InvokeComplete. (A handler
@@ -19,7 +19,7 @@ from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.api.v1 import lambda_pb2 as api
 
 from .. import lifecycle
-from .functions import invocation_target, lease_qualifier
+from .functions import invocation_target, lease_qualifier, queue_event
 from .registry import Api, Caller, operation
 from .resolve import LATEST, resolve
 
@@ -34,12 +34,7 @@ async def invoke_async(
     found = resolve(api_.store, scope, request.function_name, None, not_found_qualifier=LATEST)
     config = invocation_target(api_, scope, found)
     lifecycle.check_invocable(config)
-    event = api.InvocationRequest(
-        function_name=request.function_name,
-        invocation_type="Event",
-        payload=request.invoke_args or b"{}",
-    )
-    api_.scheduler.run_event(scope, config, event, caller.request_id)
+    queue_event(api_, scope, config, "", request.invoke_args or b"{}", "", caller.request_id)
     return api.InvokeAsyncResponse(status=202)
 
 

@@ -10,6 +10,8 @@ Function-owned rows (stored with `function=<name>`, deleted with it):
                                          api.FunctionEventInvokeConfig
 - PROVISIONED id NAME:QUALIFIER          api.GetProvisionedConcurrencyConfigResponse
 - SCALING   id NAME:QUALIFIER            api.GetFunctionScalingConfigResponse
+- async_event id REQUEST_ID              state_pb2.QueuedEvent (the queue of
+            Event invocations: control_plane/event_queue.py)
 Regional rows:
 - LAYER_VERSION id LAYERNAME:0000000003  api.GetLayerVersionResponse
 - LAYER     id LAYERNAME                 state_pb2.LayerRecord (last version number)

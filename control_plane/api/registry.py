@@ -24,6 +24,7 @@ from lambdafleet.errors import LambdaError, abort, service_error
 from ..store import CodeStore, ResourceStore, Scope
 
 if TYPE_CHECKING:
+    from ..dispatcher import EventDispatcher
     from ..scheduler import Scheduler
 
 log = structlog.get_logger(__name__)
@@ -80,6 +81,9 @@ class Settings:
     s3_endpoint: str = ""
     # Total code storage per region (AWS's default quota, 75 GB).
     code_storage_bytes: int = 75 * 1024**3
+    # LAMBDAFLEET_ASYNC_DELAY_SCALE: multiplies every delay of asynchronous
+    # invocations (retries, backoff, maximum event age) so tests run fast.
+    async_delay_scale: float = 1.0
     extra: dict[str, str] = field(default_factory=dict)
 
 
@@ -91,6 +95,9 @@ class Api:
     code: CodeStore
     scheduler: Scheduler
     settings: Settings
+    # Schedules queued Event invocations; None where no dispatcher runs
+    # (handler tests): events are then stored but not delivered.
+    events: EventDispatcher | None = None
 
 
 Handler = Callable[[Api, Caller, Any], Awaitable[Message]]
