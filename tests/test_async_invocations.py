@@ -133,6 +133,8 @@ def test_event_runs_once_and_success_goes_to_on_success(client: Any, collector: 
     [record] = [r["event"] for r in collector.wait(target, 1)]
     [run] = collector.of(source)
     assert run["event"] == {"hello": "world"}
+    # The function ran under the request id the caller got back, as on AWS.
+    assert run["request_id"] == request_id
     assert record["version"] == "1.0"
     assert record["timestamp"].endswith("Z")
     assert record["requestContext"] == {
@@ -166,6 +168,8 @@ def test_function_error_is_retried_then_goes_to_on_failure(
     attempts = 1 + (2 if retries is None else retries)
     runs = collector.of(source)
     assert len(runs) == attempts
+    # Every retry runs under the one request id of the event, as on AWS.
+    assert {r["request_id"] for r in runs} == {request_id}
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == attempts
     assert record["requestContext"]["requestId"] == request_id

@@ -91,7 +91,10 @@ class Pool:
         result.cold_start = env.cold
         env.cold = False
         invocation = Invocation(
-            request_id=assignment.invocation_id,
+            # The AWS request id: what the caller's answer carries, and the
+            # same on every retry of an asynchronous event. The invocation id
+            # stays unique per attempt for correlating results.
+            request_id=assignment.request_id or assignment.invocation_id,
             payload=assignment.payload,
             # The timeout runs from the hand-off to the runtime, not from when
             # the request arrived: AWS does not count init against it.
