@@ -99,7 +99,7 @@ class Scheduler:
             config = record.configuration
             if not (lifecycle.is_pending(config) or lifecycle.is_updating(config)):
                 return
-            workers = self.registry.live()
+            workers = self.registry.accepting()
             if not workers:
                 self.registry.changed.clear()
                 await self.registry.changed.wait()
@@ -249,9 +249,10 @@ class Scheduler:
         )
         deadline = time.monotonic() + QUEUE_WAIT_S
         while True:
-            if not self.registry.live():
+            workers = self.registry.accepting()
+            if not workers:
                 raise service_error("No worker is available to run the function.")
-            snapshots = [w.snapshot() for w in self.registry.live()]
+            snapshots = [w.snapshot() for w in workers]
             worker_id = place(snapshots, key, spec.memory_size, arch)
             session = self.registry.get(worker_id) if worker_id else None
             if session is not None:
@@ -270,9 +271,11 @@ class Scheduler:
                     pass
         log.info("invoke.placed", worker_id=session.worker_id, invocation_id=invocation_id)
         try:
-            result = await asyncio.wait_for(
-                session.invoke(assignment, key), timeout=spec.timeout + ANSWER_MARGIN_S
-            )
+            # Awaited inline, not as a task (wait_for): the assignment is
+            # queued in the same step as the placement, so it always precedes
+            # a DrainAck the worker then relies on (see worker.agent.drain).
+            async with asyncio.timeout(spec.timeout + ANSWER_MARGIN_S):
+                result = await session.invoke(assignment, key)
         except (WorkerGone, TimeoutError) as exc:
             log.warning("invoke.worker_lost", worker_id=session.worker_id, error=repr(exc))
             raise service_error(

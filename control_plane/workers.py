@@ -44,6 +44,8 @@ class WorkerSession:
         # Believed idle warm environments per key; refreshed by results.
         self.idle: Counter[str] = Counter()
         self.closed = False
+        # A draining worker finishes its invocations but is given no more.
+        self.draining = False
 
     def snapshot(self) -> WorkerSnapshot:
         return WorkerSnapshot(
@@ -107,6 +109,12 @@ class WorkerSession:
         finally:
             self._prepares.pop(prepare_id, None)
 
+    def drain(self) -> None:
+        """The worker is shutting down: place nothing more on it, and tell
+        it so; work already sent is still answered."""
+        self.draining = True
+        self.outbox.put_nowait(apb.ConnectResponse(drain_ack=apb.DrainAck()))
+
     def on_prepare_result(self, result: apb.PrepareResult) -> None:
         future = self._prepares.get(result.prepare_id)
         if future is not None and not future.done():
@@ -160,6 +168,15 @@ class WorkerRegistry:
 
     def live(self) -> list[WorkerSession]:
         return [s for s in self.sessions.values() if not s.closed]
+
+    def accepting(self) -> list[WorkerSession]:
+        """The live workers new work may be placed on (not draining)."""
+        return [s for s in self.live() if not s.draining]
+
+    def drain(self, session: WorkerSession) -> None:
+        session.drain()
+        log.info("worker.draining", worker_id=session.worker_id)
+        self._notify()
 
     def get(self, worker_id: str) -> WorkerSession | None:
         return self.sessions.get(worker_id)

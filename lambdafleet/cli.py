@@ -199,7 +199,13 @@ async def _worker(args: argparse.Namespace) -> None:
         capacity=int(args.capacity),
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
     )
-    await _serve(worker.start, worker.stop)
+
+    async def stop() -> None:
+        # SIGTERM drains: in-flight invocations finish before the containers go.
+        await worker.drain()
+        await worker.stop()
+
+    await _serve(worker.start, stop)
 
 
 def _images_build(args: argparse.Namespace) -> int:

@@ -73,6 +73,11 @@ class Worker:
         self.registered = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        # The current session's outbox and its assignments being worked on.
+        self._outbox: asyncio.Queue[apb.ConnectRequest] | None = None
+        self._work: set[asyncio.Task[None]] = set()
+        self._draining = False
+        self._drain_acked = asyncio.Event()
 
     async def start(self) -> None:
         self.client = await asyncio.to_thread(self._docker_client)
@@ -167,6 +172,7 @@ class Worker:
         async def write_loop() -> None:
             while True:
                 await call.write(await outbox.get())
+                outbox.task_done()  # drain() waits for results to be written
 
         async def heartbeat_loop() -> None:
             while True:
@@ -178,7 +184,11 @@ class Worker:
                 )
 
         tasks = [asyncio.create_task(write_loop()), asyncio.create_task(heartbeat_loop())]
-        work: set[asyncio.Task[None]] = set()
+        work = self._work
+        self._outbox = outbox
+        if self._draining:
+            # Reconnected while draining: the new session must not get work.
+            outbox.put_nowait(apb.ConnectRequest(drain=apb.Drain()))
         try:
             while True:
                 message = await call.read()
@@ -192,11 +202,15 @@ class Worker:
                 elif kind == "heartbeat_ack":
                     ttl_ms = message.heartbeat_ack.heartbeat_ttl_ms or ttl_ms
                     continue
+                elif kind == "drain_ack":
+                    self._drain_acked.set()
+                    continue
                 else:
                     continue
                 work.add(task)
                 task.add_done_callback(work.discard)
         finally:
+            self._outbox = None
             for t in tasks:
                 t.cancel()
             call.cancel()
@@ -240,6 +254,25 @@ class Worker:
             result.error_message = str(exc)
             log.warning("runtime.unavailable", runtime=assignment.runtime, error=str(exc))
         outbox.put_nowait(apb.ConnectRequest(prepare_result=result))
+
+    async def drain(self, ack_timeout_s: float = 5.0) -> None:
+        """Stop taking work and let what runs finish (SIGTERM): the control
+        plane is told to place nothing more here; once it acknowledged,
+        no assignment can still be on its way, so when the invocations in
+        hand are done, so is the worker."""
+        self._draining = True
+        log.info("worker.draining", in_flight=len(self._work))
+        if self._outbox is not None:
+            self._outbox.put_nowait(apb.ConnectRequest(drain=apb.Drain()))
+            with contextlib.suppress(TimeoutError):
+                # Without an answer (control plane gone), nothing more comes.
+                await asyncio.wait_for(self._drain_acked.wait(), ack_timeout_s)
+        while self._work:
+            await asyncio.wait(set(self._work))
+        if self._outbox is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox.join(), ack_timeout_s)
+        log.info("worker.drained")
 
     async def stop(self) -> None:
         """Shut down: close the session, then remove every container."""
