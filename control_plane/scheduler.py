@@ -68,8 +68,6 @@ class Scheduler:
         self.leases = Leases()
         self._activations: dict[tuple[Scope, str], asyncio.Task[None]] = {}
         self._capacity = asyncio.Condition()
-        # Background event invocations, referenced so they are not collected.
-        self._events: set[asyncio.Task[None]] = set()
         registry.on_change(self._workers_changed)
 
     # -- activation ---------------------------------------------------------
@@ -159,33 +157,12 @@ class Scheduler:
             self._capacity.notify_all()
 
     async def close(self) -> None:
-        tasks = [*self._activations.values(), *self._events]
+        tasks = list(self._activations.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- dispatch -----------------------------------------------------------
-
-    def run_event(
-        self,
-        scope: Scope,
-        config: api.FunctionConfiguration,
-        request: api.InvocationRequest,
-        request_id: str,
-    ) -> None:
-        """Run an Event invocation in the background, once (not yet durable)."""
-
-        async def run() -> None:
-            try:
-                await self.invoke(
-                    scope, config, request.payload, request.client_context, request_id
-                )
-            except LambdaError as exc:
-                log.warning("invoke.event_failed", error=exc.message)
-
-        task = asyncio.create_task(run())
-        self._events.add(task)
-        task.add_done_callback(self._events.discard)
 
     def limits(self, scope: Scope) -> Limits:
         """The account's concurrency settings as stored now: read at every

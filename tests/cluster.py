@@ -28,8 +28,10 @@ def containers(**filters: str) -> list[dict[str, Any]]:
     closed at once so no socket outlives the call."""
     client = docker.from_env()
     try:
-        found = client.containers.list(all=True, filters=filters)
-        return [{"id": c.id, "labels": dict(c.labels)} for c in found]
+        # sparse: the list call alone, no inspect per container, which would
+        # race with a worker removing one (404 between list and inspect).
+        found = client.containers.list(all=True, filters=filters, sparse=True)
+        return [{"id": c.id, "labels": dict(c.attrs.get("Labels") or {})} for c in found]
     finally:
         client.close()
 

@@ -78,16 +78,19 @@ class Split:
     def stop(self) -> None:
         # A worker killed by a test left its containers: a new run of the
         # same worker removes them when it starts, as after a crash.
-        for worker_id, process in list(self.workers.items()):
-            assert process.proc is not None
-            if process.proc.poll() is not None and self.containers(worker_id):
-                process.stop()  # closes its log
-                self.worker(int(worker_id.rsplit("-", 1)[1]))
-                deadline = time.monotonic() + 60
-                while self.containers(worker_id) and time.monotonic() < deadline:
-                    time.sleep(0.2)
-        for process in [*self.workers.values(), *reversed(self.processes)]:
-            process.stop()
+        try:
+            for worker_id, process in list(self.workers.items()):
+                assert process.proc is not None
+                if process.proc.poll() is not None and self.containers(worker_id):
+                    process.stop()  # closes its log
+                    self.worker(int(worker_id.rsplit("-", 1)[1]))
+                    deadline = time.monotonic() + 60
+                    while self.containers(worker_id) and time.monotonic() < deadline:
+                        time.sleep(0.2)
+        finally:
+            # Every process stops even when the check above failed.
+            for process in [*self.workers.values(), *reversed(self.processes)]:
+                process.stop()
         assert self.containers() == []
 
     def containers(self, worker_id: str | None = None) -> list[dict[str, Any]]:
