@@ -71,6 +71,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
                     session.on_invoke_result(message.invoke_result)
                 elif kind == "prepare_result":
                     session.on_prepare_result(message.prepare_result)
+                elif kind == "provision_report":
+                    session.on_provision_report(message.provision_report)
                 elif kind == "drain":
                     self.registry.drain(session)
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):

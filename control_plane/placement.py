@@ -1,6 +1,8 @@
 """Choosing the worker for an invocation: a pure function of a snapshot.
 
-Order of preference, as the scheduling design asks: a worker holding an idle
+Order of preference, as the scheduling design asks: for an invocation
+holding a provisioned lease, a worker with an idle provisioned environment
+of its function version; then a worker holding an idle
 warm environment of the same function version; otherwise the worker with the
 most free memory that can run the architecture. A worker never gets more
 invocations in flight than its capacity.
@@ -23,6 +25,9 @@ class WorkerSnapshot:
     architectures: frozenset[str]
     # Idle warm environments per environment key (function version + revision).
     idle: Mapping[str, int] = field(default_factory=dict)
+    # Idle provisioned environments per key: only invocations holding a
+    # provisioned lease run in them.
+    provisioned_idle: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def free_memory_mb(self) -> int:
@@ -30,9 +35,15 @@ class WorkerSnapshot:
 
 
 def place(
-    workers: Iterable[WorkerSnapshot], env_key: str, memory_mb: int, architecture: str
+    workers: Iterable[WorkerSnapshot],
+    env_key: str,
+    memory_mb: int,
+    architecture: str,
+    provisioned: bool = False,
 ) -> str | None:
-    """The id of the worker to run on, or None when every worker is full."""
+    """The id of the worker to run on, or None when every worker is full.
+    An invocation with a `provisioned` lease goes first to a worker with an
+    idle provisioned environment of its key."""
     candidates = [
         w
         for w in workers
@@ -42,8 +53,9 @@ def place(
     ]
     if not candidates:
         return None
+    ready = [w for w in candidates if provisioned and w.provisioned_idle.get(env_key, 0) > 0]
     warm = [w for w in candidates if w.idle.get(env_key, 0) > 0]
-    pool = warm or candidates
+    pool = ready or warm or candidates
     # Ties break on fewest invocations in flight, then the id, so that the
     # choice is deterministic for a given snapshot.
     best = max(pool, key=lambda w: (w.free_memory_mb, -w.in_flight, w.worker_id))

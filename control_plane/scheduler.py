@@ -169,9 +169,11 @@ class Scheduler:
         invocation, so a change applies to the next one."""
         provisioned: dict[str, dict[str, int]] = {}
         for function, qualifier, config in provisioned_configs(self.store, scope):
-            # The requested count, not the allocated one: provisioned
-            # environments are not started ahead of time yet, so the pool
-            # only counts leases (the invocations run in on-demand ones).
+            # The requested count, not the allocated one: the concurrency is
+            # the function's from the moment the config exists (AWS carves it
+            # out of the reservation at once, recorded
+            # test_lambda_concurrency_block). Until its environments are
+            # ready, such invocations run in on-demand environments.
             count = config.requested_provisioned_concurrent_executions
             provisioned.setdefault(function, {})[qualifier] = count
         return Limits(self.account_limit, reservations(self.store, scope), provisioned)
@@ -200,7 +202,8 @@ class Scheduler:
                 "TooManyRequestsException", "Rate Exceeded.", {"Reason": exc.reason}
             ) from None
         try:
-            return await self._run(scope, config, payload, client_context, request_id)
+            provisioned = lease.pool[0] == "provisioned"
+            return await self._run(scope, config, payload, client_context, request_id, provisioned)
         finally:
             self.leases.release(lease)
 
@@ -211,6 +214,7 @@ class Scheduler:
         payload: bytes,
         client_context: str,
         request_id: str,
+        provisioned: bool = False,
     ) -> apb.InvokeResult:
         spec = function_spec(scope, config)
         key = environment_key(spec)
@@ -223,6 +227,7 @@ class Scheduler:
             client_context=client_context,
             request_id=request_id,
             deadline_unix_ms=int((time.time() + spec.timeout) * 1000),
+            provisioned=provisioned,
         )
         deadline = time.monotonic() + QUEUE_WAIT_S
         while True:
@@ -230,7 +235,7 @@ class Scheduler:
             if not workers:
                 raise service_error("No worker is available to run the function.")
             snapshots = [w.snapshot() for w in workers]
-            worker_id = place(snapshots, key, spec.memory_size, arch)
+            worker_id = place(snapshots, key, spec.memory_size, arch, provisioned)
             session = self.registry.get(worker_id) if worker_id else None
             if session is not None:
                 break

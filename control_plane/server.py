@@ -17,6 +17,7 @@ from .agent_service import AgentService
 from .api import Api, Settings, service_handler
 from .cluster_service import ClusterService, CodeService
 from .dispatcher import EventDispatcher
+from .provisioning import Provisioner
 from .scheduler import Scheduler
 from .store import CodeStore, ResourceStore
 from .workers import WorkerRegistry
@@ -59,6 +60,7 @@ class ControlPlane:
         self.scheduler = Scheduler(
             self.store, self.registry, account_limit=self.settings.concurrent_executions
         )
+        self.provisioner = Provisioner(self.store, self.registry)
         self.events = EventDispatcher(
             self.store, self.scheduler, scale=self.settings.async_delay_scale
         )
@@ -82,6 +84,7 @@ class ControlPlane:
         self.scheduler.resume_pending()
         # Events queued before a restart resume here.
         self.events.start()
+        self.provisioner.start()
         log.info(
             "control_plane.started",
             listen=self.listen,
@@ -100,6 +103,7 @@ class ControlPlane:
             self._reaper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reaper
+        await self.provisioner.close()
         await self.events.close()
         await self.scheduler.close()
         for session in self.registry.live():

@@ -36,13 +36,18 @@ class WorkerSession:
         self.ttl_ms = ttl_ms
         self.deadline = time.monotonic() + ttl_ms / 1000
         self.outbox: asyncio.Queue[apb.ConnectResponse | None] = asyncio.Queue()
-        self._invocations: dict[str, tuple[asyncio.Future[apb.InvokeResult], str, int]] = {}
+        # Invocation id -> (answer, environment key, memory, provisioned).
+        self._invocations: dict[str, tuple[asyncio.Future[apb.InvokeResult], str, int, bool]] = {}
         self._prepares: dict[str, asyncio.Future[apb.PrepareResult]] = {}
         self._ids = itertools.count()
         self.in_flight = 0
         self.busy_memory_mb = 0
         # Believed idle warm environments per key; refreshed by results.
         self.idle: Counter[str] = Counter()
+        # Provisioned environments per key as the worker last reported them,
+        # and how many of them run an invocation now.
+        self.provisioned: dict[str, apb.ProvisionedEnvironments] = {}
+        self.provisioned_busy: Counter[str] = Counter()
         self.closed = False
         # A draining worker finishes its invocations but is given no more.
         self.draining = False
@@ -56,6 +61,11 @@ class WorkerSession:
             busy_memory_mb=self.busy_memory_mb,
             architectures=self.architectures,
             idle=dict(self.idle),
+            provisioned_idle={
+                key: report.ready - self.provisioned_busy[key]
+                for key, report in self.provisioned.items()
+                if report.ready > self.provisioned_busy[key]
+            },
         )
 
     def heartbeat_ttl_ms(self) -> int:
@@ -70,10 +80,17 @@ class WorkerSession:
             raise WorkerGone(self.worker_id)
         memory = assignment.function.memory_size
         future: asyncio.Future[apb.InvokeResult] = asyncio.get_running_loop().create_future()
-        self._invocations[assignment.invocation_id] = (future, env_key, memory)
+        self._invocations[assignment.invocation_id] = (
+            future,
+            env_key,
+            memory,
+            assignment.provisioned,
+        )
         self.in_flight += 1
         self.busy_memory_mb += memory
-        if self.idle[env_key] > 0:
+        if assignment.provisioned:
+            self.provisioned_busy[env_key] += 1
+        elif self.idle[env_key] > 0:
             self.idle[env_key] -= 1
         self.outbox.put_nowait(apb.ConnectResponse(invoke=assignment))
         try:
@@ -85,10 +102,12 @@ class WorkerSession:
         entry = self._invocations.get(result.invocation_id)
         if entry is None:
             return
-        future, env_key, memory = entry
+        future, env_key, memory, provisioned = entry
         self.in_flight -= 1
         self.busy_memory_mb -= memory
-        if result.status != apb.INVOKE_STATUS_SERVICE_ERROR:
+        if provisioned:
+            self.provisioned_busy[env_key] -= 1
+        elif result.status != apb.INVOKE_STATUS_SERVICE_ERROR:
             self.idle[env_key] += 1
         if not future.done():
             future.set_result(result)
@@ -109,6 +128,16 @@ class WorkerSession:
         finally:
             self._prepares.pop(prepare_id, None)
 
+    def provision(self, targets: list[apb.ProvisionTarget]) -> None:
+        """Set the provisioned environments the worker keeps (all of them)."""
+        if not self.closed:
+            self.outbox.put_nowait(
+                apb.ConnectResponse(provision=apb.ProvisionAssignment(targets=targets))
+            )
+
+    def on_provision_report(self, report: apb.ProvisionReport) -> None:
+        self.provisioned = {e.environment_key: e for e in report.environments}
+
     def drain(self) -> None:
         """The worker is shutting down: place nothing more on it, and tell
         it so; work already sent is still answered."""
@@ -125,7 +154,7 @@ class WorkerSession:
         if self.closed:
             return
         self.closed = True
-        for future, _, _ in self._invocations.values():
+        for future, _, _, _ in self._invocations.values():
             if not future.done():
                 future.set_exception(WorkerGone(self.worker_id))
         for pfuture in self._prepares.values():

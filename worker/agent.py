@@ -28,6 +28,7 @@ from .code_cache import CodeCache
 from .containers import Containers
 from .images import ImageResolver
 from .pool import Pool
+from .provisioned import Provisioned
 
 log = structlog.get_logger(__name__)
 
@@ -104,6 +105,7 @@ class Worker:
             keepalive_s=self.keepalive_s,
             startup_timeout_s=self.startup_timeout_s,
         )
+        self.provisioned = Provisioned(self.pool, self._send_report)
         self.http, port = runtime_api.serve(self.pool.lookup, "0.0.0.0", self.runtime_api_port)
         self.pool.runtime_api_port = port
         self.containers.watch_exits(self.pool.on_container_exit)
@@ -199,6 +201,9 @@ class Worker:
                     task = asyncio.create_task(self._invoke(message.invoke, outbox))
                 elif kind == "prepare":
                     task = asyncio.create_task(self._prepare(message.prepare, outbox))
+                elif kind == "provision":
+                    self.provisioned.apply(message.provision)
+                    continue
                 elif kind == "heartbeat_ack":
                     ttl_ms = message.heartbeat_ack.heartbeat_ttl_ms or ttl_ms
                     continue
@@ -255,6 +260,12 @@ class Worker:
             log.warning("runtime.unavailable", runtime=assignment.runtime, error=str(exc))
         outbox.put_nowait(apb.ConnectRequest(prepare_result=result))
 
+    def _send_report(self, report: apb.ProvisionReport) -> None:
+        # Without a session the report is dropped: the next session gets its
+        # assignment again, and answers it with a fresh report.
+        if self._outbox is not None:
+            self._outbox.put_nowait(apb.ConnectRequest(provision_report=report))
+
     async def drain(self, ack_timeout_s: float = 5.0) -> None:
         """Stop taking work and let what runs finish (SIGTERM): the control
         plane is told to place nothing more here; once it acknowledged,
@@ -282,6 +293,7 @@ class Worker:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        await self.provisioned.close()
         await self.pool.close()
         removed = await self.containers.remove_all()
         self.containers.close()

@@ -66,6 +66,8 @@ class Environment:
         self.status = Status.STARTING
         self.container_id = ""
         self.cold = True
+        # Started ahead of time for provisioned concurrency (worker/provisioned.py).
+        self.provisioned = False
         self.last_used = time.monotonic()
         self.started = asyncio.get_running_loop().create_future()
         self._waiter: asyncio.Future[Invocation] | None = None

@@ -8,6 +8,7 @@ import asyncio
 import json
 import re
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
@@ -52,6 +53,9 @@ class Pool:
         self.by_container: dict[str, Environment] = {}
         # Environments started but not yet holding a container id.
         self._starting = 0
+        # Told of every environment stopped (the provisioned ones are
+        # replaced: worker/provisioned.py).
+        self.on_discard: Callable[[Environment], None] | None = None
 
     def lookup(self, hostname: str) -> Environment | None:
         return self.by_host.get(hostname)
@@ -65,7 +69,7 @@ class Pool:
     async def invoke(self, assignment: apb.InvokeAssignment) -> apb.InvokeResult:
         spec = assignment.function
         result = apb.InvokeResult(invocation_id=assignment.invocation_id)
-        env = self._take_idle(environment_key(spec))
+        env = self._take_idle(environment_key(spec), assignment.provisioned)
         if env is None:
             try:
                 env = await self._start(spec)
@@ -132,11 +136,17 @@ class Pool:
             result.status = apb.INVOKE_STATUS_SUCCESS
         return result
 
-    def _take_idle(self, key: str) -> Environment | None:
+    def _take_idle(self, key: str, provisioned: bool = False) -> Environment | None:
+        """An idle environment of `key`: for an invocation holding a
+        provisioned lease a provisioned one first; provisioned environments
+        serve no other invocation (their count is the lease pool's)."""
         best: Environment | None = None
         for env in self.by_host.values():
             if env.key == key and env.status is Status.READY and env.current is None:
-                if best is None or env.last_used > best.last_used:
+                if env.provisioned and not provisioned:
+                    continue
+                rank = (env.provisioned, env.last_used)
+                if best is None or rank > (best.provisioned, best.last_used):
                     best = env
         if best is not None:
             # Claimed now, before any await, so no one else takes it.
@@ -147,16 +157,26 @@ class Pool:
         """Stop the least recently used idle environment when full."""
         while len(self.by_host) + self._starting >= self.capacity:
             idle = [
-                e for e in self.by_host.values() if e.status is Status.READY and e.current is None
+                e
+                for e in self.by_host.values()
+                if e.status is Status.READY and e.current is None and not e.provisioned
             ]
             if not idle:
                 return  # the control plane never places beyond capacity
             await self.discard(min(idle, key=lambda e: e.last_used), "evicted for capacity")
 
-    async def _start(self, spec: apb.FunctionSpec) -> Environment:
+    async def start(self, spec: apb.FunctionSpec, provisioned: bool) -> Environment:
+        """Start an environment ahead of any invocation (provisioned
+        concurrency): it is up and its init has run when this returns."""
+        return await self._start(spec, provisioned)
+
+    async def _start(self, spec: apb.FunctionSpec, provisioned: bool = False) -> Environment:
         await self._make_room()
         self._starting += 1
         env = Environment(spec, environment_key(spec))
+        env.provisioned = provisioned
+        # Its init runs before any invocation: none of them is a cold start.
+        env.cold = not provisioned
         self.by_host[env.hostname] = env
         started = time.monotonic()
         try:
@@ -209,7 +229,9 @@ class Pool:
                 "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
                 "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": (
+                    "provisioned-concurrency" if env.provisioned else "on-demand"
+                ),
                 "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
                 "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[{spec.version}]{env.id}",
                 "LAMBDA_TASK_ROOT": "/var/task",
@@ -234,6 +256,8 @@ class Pool:
             except Exception as exc:
                 log.warning("environment.remove_failed", environment=env.id, error=repr(exc))
         log.info("environment.stopped", environment=env.id, reason=reason)
+        if self.on_discard is not None:
+            self.on_discard(env)
 
     def on_container_exit(self, container_id: str, exit_code: int) -> None:
         env = self.by_container.get(container_id)
@@ -247,6 +271,7 @@ class Pool:
             if (
                 env.status is Status.READY
                 and env.current is None
+                and not env.provisioned  # kept until its config goes
                 and now - env.last_used > self.keepalive_s
             ):
                 await self.discard(env, "keep-alive expired")

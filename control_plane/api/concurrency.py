@@ -6,8 +6,9 @@ Provisioned concurrency of a function without a reservation is taken from the
 unreserved pool too; with one, it must fit inside the reservation.
 
 Provisioned configs are stored answering IN_PROGRESS: AWS moves them to
-READY once the environments really run, and starting them is the scheduler's
-job. It calls `mark_ready` when it has; nothing here pretends it did.
+READY once the environments really run, and starting them is the
+provisioner's job (control_plane/provisioning.py). It calls `set_progress`
+as they start; nothing here pretends they did.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .resolve import (
 DEFAULT_PAGE = 50
 
 # Provisioned configs' states (the model's ProvisionedConcurrencyStatusEnum).
-IN_PROGRESS, READY = "IN_PROGRESS", "READY"
+IN_PROGRESS, READY, FAILED = "IN_PROGRESS", "READY", "FAILED"
 
 
 # --------------------------------------------------------------------------
@@ -150,20 +151,30 @@ def _provisioned_id(name: str, qualifier: str) -> str:
     return f"{name}:{qualifier}"
 
 
-def mark_ready(
-    store: ResourceStore, scope: Scope, name: str, qualifier: str, available: int
+def set_progress(
+    store: ResourceStore,
+    scope: Scope,
+    name: str,
+    qualifier: str,
+    status: str,
+    available: int,
+    reason: str = "",
 ) -> bool:
-    """Record that `available` environments of the config run: the scheduler
-    calls this once it has started them. READY when all requested run. False
-    when the config is gone (deleted meanwhile)."""
+    """Record how far the config's environments are: `status` with
+    `available` of them running (AWS's allocated and available counts are
+    the same here), and the StatusReason of a FAILED one. False when the
+    config is gone (deleted meanwhile)."""
     rid = _provisioned_id(name, qualifier)
     config = store.get(scope, PROVISIONED, rid, api.GetProvisionedConcurrencyConfigResponse)
     if config is None:
         return False
+    config.status = status
     config.available_provisioned_concurrent_executions = available
     config.allocated_provisioned_concurrent_executions = available
-    if available >= config.requested_provisioned_concurrent_executions:
-        config.status = READY
+    if reason:
+        config.status_reason = reason
+    else:
+        config.ClearField("status_reason")
     config.last_modified = lifecycle.now_aws()
     store.put(scope, PROVISIONED, rid, config, function=name)
     return True

@@ -1,0 +1,190 @@
+"""Provisioned concurrency with real containers, through boto3: environments
+started ahead of time, READY once they run, serving their qualifier's
+invocations warm, moved with the alias, stopped with the config, and never
+reaped by the keep-alive."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from cluster import ROLE, Process, containers, free_port, lambda_client, wait_healthy, zip_bytes
+from conftest import UpCluster
+
+REPORTER = """
+import os
+
+def handler(event, context):
+    return {
+        "init": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"],
+        "version": os.environ["AWS_LAMBDA_FUNCTION_VERSION"],
+    }
+"""
+
+
+def create_reporter(client: Any) -> str:
+    name = f"pc-{uuid.uuid4().hex[:8]}"
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": zip_bytes({"app.py": REPORTER})},
+    )
+    client.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    return name
+
+
+def publish(client: Any, name: str, marker: str = "") -> str:
+    if marker:
+        # A new configuration, so that the next version differs.
+        client.update_function_configuration(
+            FunctionName=name, Environment={"Variables": {"MARKER": marker}}
+        )
+        client.get_waiter("function_updated_v2").wait(FunctionName=name)
+    version: str = client.publish_version(FunctionName=name)["Version"]
+    client.get_waiter("function_active_v2").wait(FunctionName=name, Qualifier=version)
+    return version
+
+
+def function_containers(name: str) -> list[dict[str, Any]]:
+    """The function's containers (any qualifier): the function ARN label
+    is arn:aws:lambda:region:account:function:NAME[:QUALIFIER]."""
+    return [
+        c
+        for c in containers(label="lambdafleet.function")
+        if c["labels"]["lambdafleet.function"].split(":")[6] == name
+    ]
+
+
+def eventually(check: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.2)
+
+
+def wait_ready(client: Any, name: str, qualifier: str, timeout: float = 90) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+
+    def ready() -> bool:
+        found.update(
+            client.get_provisioned_concurrency_config(FunctionName=name, Qualifier=qualifier)
+        )
+        assert found["Status"] != "FAILED", found
+        return bool(found["Status"] == "READY")
+
+    eventually(ready, timeout, f"{name}:{qualifier} READY")
+    return found
+
+
+def invoke(client: Any, name: str, qualifier: str | None = None) -> dict[str, Any]:
+    extra = {"Qualifier": qualifier} if qualifier else {}
+    response = client.invoke(FunctionName=name, **extra)
+    assert "FunctionError" not in response, response
+    answer: dict[str, Any] = json.loads(response["Payload"].read())
+    return answer
+
+
+def versions_running(name: str) -> list[str]:
+    return sorted(c["labels"]["lambdafleet.version"] for c in function_containers(name))
+
+
+def test_provisioned_version_runs_before_any_invocation(cluster: UpCluster) -> None:
+    client = cluster.client()
+    name = create_reporter(client)
+    version = publish(client, name)
+    put = client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    assert put["Status"] == "IN_PROGRESS"
+    ready = wait_ready(client, name, version)
+    assert ready["AllocatedProvisionedConcurrentExecutions"] == 1
+    assert ready["AvailableProvisionedConcurrentExecutions"] == 1
+    # Started ahead of time: a container exists before any invocation.
+    assert versions_running(name) == [version]
+
+    # The version's invocations run in it: warm, no new container.
+    for _ in range(3):
+        assert invoke(client, name, version) == {
+            "init": "provisioned-concurrency",
+            "version": version,
+        }
+    assert versions_running(name) == [version]
+
+    client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    eventually(lambda: not function_containers(name), 30, "provisioned containers removed")
+    # Afterwards the version runs on demand.
+    assert invoke(client, name, version)["init"] == "on-demand"
+
+
+def test_provisioned_concurrency_moves_with_the_alias(cluster: UpCluster) -> None:
+    client = cluster.client()
+    name = create_reporter(client)
+    first = publish(client, name)
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion=first)
+    client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(client, name, "live")
+    assert versions_running(name) == [first]
+    assert invoke(client, name, "live") == {"init": "provisioned-concurrency", "version": first}
+
+    second = publish(client, name, marker="two")
+    client.update_alias(FunctionName=name, Name="live", FunctionVersion=second)
+    # AWS answers IN_PROGRESS right after the move, the old ones still counted.
+    moving = client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
+    assert moving["Status"] in ("IN_PROGRESS", "READY")
+    wait_ready(client, name, "live")
+    eventually(lambda: versions_running(name) == [second], 30, "moved to the new version")
+    assert invoke(client, name, "live") == {"init": "provisioned-concurrency", "version": second}
+    assert versions_running(name) == [second]
+
+    # Deleting the alias deletes its config, and so its environments.
+    client.delete_alias(FunctionName=name, Name="live")
+    eventually(lambda: not function_containers(name), 30, "alias's containers removed")
+
+
+@pytest.fixture(scope="module")
+def short_keepalive(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A cluster whose idle on-demand environments stop after one second."""
+    root = tmp_path_factory.mktemp("short-keepalive")
+    port = free_port()
+    process = Process(
+        ["up", "--port", str(port), "--data-dir", str(root / "data")],
+        root / "up.log",
+        env={"LAMBDA_KEEPALIVE_MS": "1000"},
+    ).start()
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(endpoint)
+        yield endpoint
+    finally:
+        assert process.stop() == 0
+
+
+def test_provisioned_environments_outlive_the_keepalive(short_keepalive: str) -> None:
+    client = lambda_client(short_keepalive)
+    name = create_reporter(client)
+    version = publish(client, name)
+    client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier=version, ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(client, name, version)
+    assert invoke(client, name)["init"] == "on-demand"  # $LATEST: on demand
+    assert versions_running(name) == ["$LATEST", version]
+    # The on-demand one is reaped after the keep-alive; the provisioned one stays.
+    eventually(lambda: versions_running(name) == [version], 30, "on-demand reaped")
+    time.sleep(2.5)
+    assert versions_running(name) == [version]
+    status = client.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
+    assert status["Status"] == "READY"
+    assert invoke(client, name, version)["init"] == "provisioned-concurrency"
+    assert versions_running(name) == [version]
