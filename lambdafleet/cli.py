@@ -30,6 +30,22 @@ log = structlog.get_logger("lambdafleet")
 DEFAULT_DATA_DIR = Path.home() / ".local" / "share" / "lambdafleet"
 
 
+BACKENDS = ["docker", "fake"]
+BACKEND_HELP = (
+    "where functions run: docker, or fake (simulated sandboxes for tests, set by "
+    "LAMBDAFLEET_FAKE_START_MS, _RUN_MS, _ERROR_RATE, _CRASH_RATE and _SEED)"
+)
+
+
+def _backend(args: argparse.Namespace) -> Any:
+    """The worker's sandbox backend: None for Docker, else a fake one."""
+    if args.backend != "fake":
+        return None
+    from .worker.backends import FakeBackend, FakeConfig
+
+    return FakeBackend(FakeConfig.from_env())
+
+
 def _api_settings(args: argparse.Namespace) -> Settings:
     """The control plane's API settings; LocalStack's variable name for the
     account's concurrency limit is honoured."""
@@ -68,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(up, "--docker-host", None, help="Docker daemon URL (default: DOCKER_HOST or local)")
     _add(up, "--capacity", 64, type=int, help="environments per worker")
     _add(up, "--s3-endpoint", "", help="S3 endpoint for Code.S3Bucket/S3Key (e.g. MinIO)")
+    _add(up, "--backend", "docker", choices=BACKENDS, help=BACKEND_HELP)
 
     cp = sub.add_parser("control-plane", help="run the control plane")
     _add(cp, "--listen", "0.0.0.0:4567", help="HOST:PORT for gRPC")
@@ -95,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(wk, "--worker-id", socket.gethostname(), help="stable id of this worker")
     _add(wk, "--capacity", 64, type=int, help="environments at once")
     _add(wk, "--cache-dir", None, help="where fetched code is cached")
+    _add(wk, "--backend", "docker", choices=BACKENDS, help=BACKEND_HELP)
 
     images = sub.add_parser("images", help="runtime images")
     images_sub = images.add_subparsers(dest="images_command", required=True)
@@ -142,6 +160,7 @@ async def _up(args: argparse.Namespace) -> None:
                 docker_host=args.docker_host,
                 capacity=args.capacity,
                 cache_dir=data_dir / f"worker-{i}" / "code",
+                backend=_backend(args),
             )
             workers.append(worker)
             await worker.start()
@@ -198,6 +217,7 @@ async def _worker(args: argparse.Namespace) -> None:
         runtime_api_port=int(args.runtime_api_port),
         capacity=int(args.capacity),
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
+        backend=_backend(args),
     )
 
     async def stop() -> None:

@@ -24,6 +24,7 @@ from lambdafleet.agent.v1 import agent_pb2_grpc
 from lambdafleet.functions.v1 import functions_pb2_grpc
 
 from . import runtime_api
+from .backends import FakeBackend, FakeImages, Images, Sandboxes
 from .code_cache import CodeCache
 from .containers import Containers
 from .images import ImageResolver
@@ -61,6 +62,7 @@ class Worker:
         runtime_api_port: int = 0,
         capacity: int = 64,
         cache_dir: Path | None = None,
+        backend: FakeBackend | None = None,
     ) -> None:
         self.control_plane = control_plane
         self.worker_id = worker_id
@@ -71,6 +73,9 @@ class Worker:
         self.cache_dir = cache_dir or Path.home() / ".cache" / "lambdafleet" / "code"
         self.keepalive_s = _env_float("LAMBDA_KEEPALIVE_MS", 600_000) / 1000
         self.startup_timeout_s = _env_float("LAMBDA_RUNTIME_ENVIRONMENT_TIMEOUT", 20)
+        self.max_concurrent_starts = int(_env_float("LAMBDAFLEET_MAX_CONCURRENT_STARTS", 4))
+        # None: sandboxes are containers on the Docker daemon (the default).
+        self.fake = backend
         self.registered = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -81,20 +86,16 @@ class Worker:
         self._drain_acked = asyncio.Event()
 
     async def start(self) -> None:
-        self.client = await asyncio.to_thread(self._docker_client)
-        self.containers = Containers(
-            self.client, self.worker_id, os.environ.get("LAMBDA_DOCKER_NETWORK") or None
-        )
-        removed = await self.containers.remove_all()
-        if removed:
-            log.info("worker.orphans_removed", count=removed)
-        host = self.advertise_address
-        if not host:
-            host = await asyncio.to_thread(self.containers.bridge_gateway)
-        # /etc/hosts needs an address, not a name.
-        host_ip = await asyncio.to_thread(socket.gethostbyname, host)
+        self.containers: Sandboxes
+        self.images: Images
+        if self.fake is not None:
+            # Fake sandboxes find their environment as the Runtime API does.
+            self.containers = self.fake.sandboxes(self.worker_id, lambda h: self.pool.lookup(h))
+            self.images = FakeImages()
+            host_ip = "127.0.0.1"
+        else:
+            host_ip = await self._start_docker()
         self.channel = grpc.aio.insecure_channel(self.control_plane, options=CHANNEL_OPTIONS)
-        self.images = ImageResolver(os.environ.get("LAMBDA_RUNTIME_IMAGE_MAPPING"), self.client)
         self.pool = Pool(
             containers=self.containers,
             images=self.images,
@@ -104,14 +105,18 @@ class Worker:
             capacity=self.capacity,
             keepalive_s=self.keepalive_s,
             startup_timeout_s=self.startup_timeout_s,
+            max_concurrent_starts=self.max_concurrent_starts,
         )
         self.provisioned = Provisioned(self.pool, self._send_report)
         self.http, port = runtime_api.serve(self.pool.lookup, "0.0.0.0", self.runtime_api_port)
         self.pool.runtime_api_port = port
         self.containers.watch_exits(self.pool.on_container_exit)
-        self.memory_mb = await asyncio.to_thread(
-            lambda: int(self.client.info().get("MemTotal", 0)) // (1024 * 1024)
-        )
+        if self.fake is not None:
+            self.memory_mb = self.fake.config.memory_mb
+        else:
+            self.memory_mb = await asyncio.to_thread(
+                lambda: int(self.client.info().get("MemTotal", 0)) // (1024 * 1024)
+            )
         self._tasks = [
             asyncio.create_task(self._session_loop(), name="session"),
             asyncio.create_task(self._reap_loop(), name="keepalive"),
@@ -123,6 +128,23 @@ class Worker:
             runtime_api=f"{host_ip}:{port}",
             docker_host=self.docker_host or os.environ.get("DOCKER_HOST", "local"),
         )
+
+    async def _start_docker(self) -> str:
+        """Connect to the daemon, remove this worker's orphans, and answer
+        the address at which its containers reach the Runtime API."""
+        self.client = await asyncio.to_thread(self._docker_client)
+        self.containers = containers = Containers(
+            self.client, self.worker_id, os.environ.get("LAMBDA_DOCKER_NETWORK") or None
+        )
+        removed = await containers.remove_all()
+        if removed:
+            log.info("worker.orphans_removed", count=removed)
+        self.images = ImageResolver(os.environ.get("LAMBDA_RUNTIME_IMAGE_MAPPING"), self.client)
+        host = self.advertise_address
+        if not host:
+            host = await asyncio.to_thread(containers.bridge_gateway)
+        # /etc/hosts needs an address, not a name.
+        return await asyncio.to_thread(socket.gethostbyname, host)
 
     def _docker_client(self) -> docker.DockerClient:
         if self.docker_host:

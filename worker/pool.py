@@ -16,10 +16,10 @@ import structlog
 from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.environments import environment_key
 
+from .backends import Images, Sandboxes
 from .code_cache import CodeCache
-from .containers import LABEL_ENVIRONMENT, LABEL_FUNCTION, LABEL_VERSION, Containers
+from .containers import LABEL_ENVIRONMENT, LABEL_FUNCTION, LABEL_VERSION
 from .environment import Answer, Environment, EnvironmentStopped, Invocation, Status
-from .images import ImageResolver
 
 log = structlog.get_logger(__name__)
 
@@ -32,14 +32,15 @@ class Pool:
     def __init__(
         self,
         *,
-        containers: Containers,
-        images: ImageResolver,
+        containers: Sandboxes,
+        images: Images,
         code: CodeCache,
         runtime_api_host: str,
         runtime_api_port: int,
         capacity: int,
         keepalive_s: float,
         startup_timeout_s: float,
+        max_concurrent_starts: int = 4,
     ) -> None:
         self.containers = containers
         self.images = images
@@ -56,6 +57,10 @@ class Pool:
         # Told of every environment stopped (the provisioned ones are
         # replaced: worker/provisioned.py).
         self.on_discard: Callable[[Environment], None] | None = None
+        # A burst of cold invocations creates at most this many containers
+        # at once; the rest wait their turn in arrival order (asyncio's
+        # semaphore is FIFO), so a burst neither hangs the daemon nor starves.
+        self._start_slots = asyncio.Semaphore(max(1, max_concurrent_starts))
 
     def lookup(self, hostname: str) -> Environment | None:
         return self.by_host.get(hostname)
@@ -182,20 +187,21 @@ class Pool:
         try:
             image = await self.images.ensure(spec.runtime)
             code_tar = await self.code.tar(spec.code_sha256)
-            env.container_id = await self.containers.create_and_start(
-                image=image,
-                command=[spec.handler],
-                name=_container_name(self.containers.worker_id, spec.function_name, env.id),
-                environment=self._environment(spec, env),
-                labels={
-                    LABEL_FUNCTION: spec.function_arn,
-                    LABEL_VERSION: spec.version,
-                    LABEL_ENVIRONMENT: env.id,
-                },
-                extra_hosts={env.hostname: self.runtime_api_host},
-                memory_mb=spec.memory_size,
-                code_tar=code_tar,
-            )
+            async with self._start_slots:
+                env.container_id = await self.containers.create_and_start(
+                    image=image,
+                    command=[spec.handler],
+                    name=_container_name(self.containers.worker_id, spec.function_name, env.id),
+                    environment=self._environment(spec, env),
+                    labels={
+                        LABEL_FUNCTION: spec.function_arn,
+                        LABEL_VERSION: spec.version,
+                        LABEL_ENVIRONMENT: env.id,
+                    },
+                    extra_hosts={env.hostname: self.runtime_api_host},
+                    memory_mb=spec.memory_size,
+                    code_tar=code_tar,
+                )
             self.by_container[env.container_id] = env
             await asyncio.wait_for(asyncio.shield(env.started), self.startup_timeout_s)
         except BaseException as exc:
