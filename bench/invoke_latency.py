@@ -3,7 +3,11 @@
 Starts control plane, gateway and one worker as separate processes (as they
 run across hosts), creates an echo function, and prints a table:
 
-    python bench/invoke_latency.py [--warm 500] [--cold 12]
+    python bench/invoke_latency.py [--warm 500] [--cold 12] [--prestart 2]
+
+Cold starts are measured twice, each time on a fresh cluster: without a
+pre-started pool, then with LAMBDAFLEET_PRESTART=python3.11:128=N (N is
+--prestart; 0 skips that run).
 
 Targets are those of the performance issue; this prints them beside the
 figures measured here and never fails on a timing.
@@ -14,6 +18,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import signal
 import socket
 import statistics
@@ -39,11 +44,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(args: list[str], log: Path) -> subprocess.Popen[bytes]:
+def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "lambdafleet.cli", "--log-level", "warning", *args],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -86,49 +92,121 @@ def create(client: Any, name: str) -> None:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--warm", type=int, default=500)
-    parser.add_argument("--cold", type=int, default=12)
-    args = parser.parse_args()
-
-    work = Path(tempfile.mkdtemp(prefix="lambdafleet-bench-"))
-    cp_port, gw_port = free_port(), free_port()
-    endpoint = f"http://127.0.0.1:{gw_port}"
-    procs = [
-        start(
-            ["control-plane", "--listen", f"127.0.0.1:{cp_port}", "--data-dir", str(work / "data")],
-            work / "cp.log",
-        ),
-        start(
-            ["gateway", "--control-plane", f"127.0.0.1:{cp_port}", "--port", str(gw_port)],
-            work / "gw.log",
-        ),
-        start(
+def wait_pool(worker_prefix: str, size: int, timeout: float = 60) -> None:
+    """Until the worker's pool holds `size` containers: a cold start in a
+    real fleet rarely follows the previous one within a refill's time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        out = subprocess.run(
             [
-                "worker",
-                "--control-plane",
-                f"127.0.0.1:{cp_port}",
-                "--worker-id",
-                f"bench-{uuid.uuid4().hex[:6]}",
-                "--cache-dir",
-                str(work / "cache"),
+                "docker",
+                "ps",
+                "-q",
+                "--filter",
+                "label=lambdafleet.prestart",
+                "--filter",
+                f"label=lambdafleet.worker={worker_prefix}",
             ],
-            work / "worker.log",
-        ),
-    ]
-    try:
-        wait_healthy(endpoint)
-        client = boto3.client(
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        if len(out) >= size:
+            return
+        time.sleep(0.1)
+    raise SystemExit(f"the pre-started pool never reached {size}")
+
+
+class Cluster:
+    """Control plane, gateway and one worker as separate processes."""
+
+    def __init__(self, work: Path, worker_env: dict[str, str]) -> None:
+        work.mkdir(parents=True, exist_ok=True)
+        cp_port, gw_port = free_port(), free_port()
+        self.endpoint = f"http://127.0.0.1:{gw_port}"
+        self.worker_id = f"bench-{uuid.uuid4().hex[:6]}"
+        self.work = work
+        self.procs = [
+            start(
+                [
+                    "control-plane",
+                    "--listen",
+                    f"127.0.0.1:{cp_port}",
+                    "--data-dir",
+                    str(work / "data"),
+                ],
+                work / "cp.log",
+            ),
+            start(
+                ["gateway", "--control-plane", f"127.0.0.1:{cp_port}", "--port", str(gw_port)],
+                work / "gw.log",
+            ),
+            start(
+                [
+                    "worker",
+                    "--control-plane",
+                    f"127.0.0.1:{cp_port}",
+                    "--worker-id",
+                    self.worker_id,
+                    "--cache-dir",
+                    str(work / "cache"),
+                ],
+                work / "worker.log",
+                worker_env,
+            ),
+        ]
+
+    def client(self) -> Any:
+        wait_healthy(self.endpoint)
+        return boto3.client(
             "lambda",
-            endpoint_url=endpoint,
+            endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id="test",
             aws_secret_access_key="test",
             config=Config(retries={"max_attempts": 0}, read_timeout=300, max_pool_connections=4),
         )
-        payload = json.dumps({"bench": True}).encode()
 
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            p.send_signal(signal.SIGTERM)
+        for p in reversed(self.procs):
+            try:
+                p.wait(60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def measure_cold(client: Any, n: int, payload: bytes, pool: tuple[str, int] | None) -> list[float]:
+    cold: list[float] = []
+    for i in range(n):
+        cold_name = f"bench-cold-{uuid.uuid4().hex[:6]}-{i}"
+        create(client, cold_name)
+        if pool is not None:
+            wait_pool(*pool)
+        t0 = time.perf_counter()
+        r = client.invoke(FunctionName=cold_name, Payload=payload)
+        r["Payload"].read()
+        cold.append((time.perf_counter() - t0) * 1000)
+        assert "FunctionError" not in r
+        client.delete_function(FunctionName=cold_name)
+    return cold
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--warm", type=int, default=500)
+    parser.add_argument("--cold", type=int, default=12)
+    parser.add_argument(
+        "--prestart", type=int, default=2, help="pool size of the second cold-start run (0: none)"
+    )
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="lambdafleet-bench-"))
+    payload = json.dumps({"bench": True}).encode()
+    cluster = Cluster(work / "plain", {"LAMBDAFLEET_PRESTART": ""})
+    try:
+        client = cluster.client()
         name = f"bench-echo-{uuid.uuid4().hex[:6]}"
         create(client, name)
         client.invoke(FunctionName=name, Payload=payload)  # cold, not counted
@@ -141,39 +219,50 @@ def main() -> None:
             r["Payload"].read()
             warm.append((time.perf_counter() - t0) * 1000)
             assert "FunctionError" not in r
-
-        cold: list[float] = []
-        for i in range(args.cold):
-            cold_name = f"bench-cold-{uuid.uuid4().hex[:6]}-{i}"
-            create(client, cold_name)
-            t0 = time.perf_counter()
-            r = client.invoke(FunctionName=cold_name, Payload=payload)
-            r["Payload"].read()
-            cold.append((time.perf_counter() - t0) * 1000)
-            client.delete_function(FunctionName=cold_name)
-
-        rows = [
-            ("warm invocation p50", statistics.median(warm), 2.5, len(warm)),
-            ("warm invocation p99", percentile(warm, 99), 10.0, len(warm)),
-            ("cold start, new container, p50", statistics.median(cold), 400.0, len(cold)),
-            ("cold start, new container, p99", percentile(cold, 99), None, len(cold)),
-        ]
-        print()
-        print(f"{'figure':34} {'measured':>12} {'target':>10} {'samples':>8}")
-        print("-" * 68)
-        for label, value, target, n in rows:
-            target_text = f"{target:.1f} ms" if target is not None else "-"
-            print(f"{label:34} {value:9.2f} ms {target_text:>10} {n:>8}")
-        print()
-        print(f"(gateway, control plane and worker as separate processes; logs in {work})")
+        cold = measure_cold(client, args.cold, payload, None)
     finally:
-        for p in reversed(procs):
-            p.send_signal(signal.SIGTERM)
-        for p in reversed(procs):
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        cluster.stop()
+
+    pooled: list[float] = []
+    if args.prestart > 0:
+        cluster = Cluster(
+            work / "prestart", {"LAMBDAFLEET_PRESTART": f"python3.11:128={args.prestart}"}
+        )
+        try:
+            client = cluster.client()
+            pooled = measure_cold(client, args.cold, payload, (cluster.worker_id, args.prestart))
+        finally:
+            cluster.stop()
+
+    rows = [
+        ("warm invocation p50", statistics.median(warm), 2.5, len(warm)),
+        ("warm invocation p99", percentile(warm, 99), 10.0, len(warm)),
+        ("cold start, new container, p50", statistics.median(cold), 400.0, len(cold)),
+        ("cold start, new container, p99", percentile(cold, 99), None, len(cold)),
+    ]
+    if pooled:
+        rows += [
+            (
+                f"cold start, pool of {args.prestart}, p50",
+                statistics.median(pooled),
+                100.0,
+                len(pooled),
+            ),
+            (
+                f"cold start, pool of {args.prestart}, p99",
+                percentile(pooled, 99),
+                None,
+                len(pooled),
+            ),
+        ]
+    print()
+    print(f"{'figure':34} {'measured':>12} {'target':>10} {'samples':>8}")
+    print("-" * 68)
+    for label, value, target, n in rows:
+        target_text = f"{target:.1f} ms" if target is not None else "-"
+        print(f"{label:34} {value:9.2f} ms {target_text:>10} {n:>8}")
+    print()
+    print(f"(gateway, control plane and worker as separate processes; logs in {work})")
 
 
 if __name__ == "__main__":

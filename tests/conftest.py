@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,8 +35,9 @@ ASYNC_DELAY_SCALE = "0.01"
 
 
 class UpCluster:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, env: dict[str, str] | None = None) -> None:
         self.root = root
+        self.env = env or {}
         self.data_dir = root / "data"
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -47,9 +49,15 @@ class UpCluster:
         self.process = Process(
             ["up", "--port", str(self.port), "--data-dir", str(self.data_dir)],
             self.root / f"up-{self.runs}.log",
-            env={"LAMBDAFLEET_ASYNC_DELAY_SCALE": ASYNC_DELAY_SCALE},
+            env={"LAMBDAFLEET_ASYNC_DELAY_SCALE": ASYNC_DELAY_SCALE, **self.env},
         ).start()
         wait_healthy(self.endpoint)
+
+    @property
+    def worker_prefix(self) -> str:
+        """The ids `up` gives its workers: stable per data directory."""
+        tag = hashlib.sha256(str(self.data_dir.resolve()).encode()).hexdigest()[:8]
+        return f"up-{tag}-"
 
     def stop(self) -> int:
         assert self.process is not None

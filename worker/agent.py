@@ -29,6 +29,8 @@ from .code_cache import CodeCache
 from .containers import Containers
 from .images import ImageResolver
 from .pool import Pool
+from .prestart import ENV_VAR as PRESTART_ENV
+from .prestart import Prestart, parse_config
 from .provisioned import Provisioned
 
 log = structlog.get_logger(__name__)
@@ -108,8 +110,24 @@ class Worker:
             max_concurrent_starts=self.max_concurrent_starts,
         )
         self.provisioned = Provisioned(self.pool, self._send_report)
-        self.http, port = runtime_api.serve(self.pool.lookup, "0.0.0.0", self.runtime_api_port)
+        self.prestart: Prestart | None = None
+        self.http, port = runtime_api.serve(
+            self.pool.lookup, "0.0.0.0", self.runtime_api_port, lambda: self.prestart
+        )
         self.pool.runtime_api_port = port
+        # Fake sandboxes run no runtime to pre-start: no pool with them.
+        sizes = parse_config(os.environ.get(PRESTART_ENV)) if self.fake is None else {}
+        if sizes:
+            self.prestart = Prestart(
+                sizes=sizes,
+                containers=self.containers,
+                images=self.images,
+                start_slots=self.pool.start_slots,
+                runtime_api_host=host_ip,
+                runtime_api_port=lambda: self.pool.runtime_api_port,
+                room=self.pool.room,
+            )
+            self.pool.prestart = self.prestart
         self.containers.watch_exits(self.pool.on_container_exit)
         if self.fake is not None:
             self.memory_mb = self.fake.config.memory_mb
@@ -117,6 +135,11 @@ class Worker:
             self.memory_mb = await asyncio.to_thread(
                 lambda: int(self.client.info().get("MemTotal", 0)) // (1024 * 1024)
             )
+        if self.prestart is not None:
+            # The pool holds this much at all times (a taken container is
+            # replaced), so placement is offered only the rest.
+            self.memory_mb = max(0, self.memory_mb - self.prestart.reserved_mb)
+            self.prestart.start()
         self._tasks = [
             asyncio.create_task(self._session_loop(), name="session"),
             asyncio.create_task(self._reap_loop(), name="keepalive"),
@@ -316,6 +339,8 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.provisioned.close()
+        if self.prestart is not None:
+            await self.prestart.close()
         await self.pool.close()
         removed = await self.containers.remove_all()
         self.containers.close()

@@ -46,7 +46,10 @@ class Sandboxes(Protocol):
         extra_hosts: dict[str, str],
         memory_mb: int,
         code_tar: bytes,
+        entrypoint: list[str] | None = None,
     ) -> str: ...
+
+    async def put_archive(self, container_id: str, path: str, tar: bytes) -> None: ...
 
     async def remove(self, container_id: str) -> None: ...
 
@@ -166,6 +169,7 @@ class FakeSandboxes:
         extra_hosts: dict[str, str],
         memory_mb: int,
         code_tar: bytes,
+        entrypoint: list[str] | None = None,
     ) -> str:
         records = self.records
         records.enter(records.starting, records.max_starting, self.worker_id)
@@ -224,6 +228,10 @@ class FakeSandboxes:
                 env.fail(invocation.request_id, json.dumps(body).encode(), "FakeError")
             else:
                 env.respond(invocation.request_id, invocation.payload)
+
+    async def put_archive(self, container_id: str, path: str, tar: bytes) -> None:
+        # Fake sandboxes run no code; workers with them keep no pre-started pool.
+        pass
 
     async def remove(self, container_id: str) -> None:
         task = self._tasks.pop(container_id, None)

@@ -20,6 +20,8 @@ LABEL_WORKER = "lambdafleet.worker"
 LABEL_FUNCTION = "lambdafleet.function"
 LABEL_VERSION = "lambdafleet.version"
 LABEL_ENVIRONMENT = "lambdafleet.environment"
+# On pre-started containers (worker/prestart.py): their bucket, runtime:memory.
+LABEL_PRESTART = "lambdafleet.prestart"
 
 # The user AWS runs functions as (sbx_user1051).
 SANDBOX_USER = "993:990"
@@ -56,11 +58,13 @@ class Containers:
         extra_hosts: dict[str, str],
         memory_mb: int,
         code_tar: bytes,
+        entrypoint: list[str] | None = None,
     ) -> str:
         def run() -> str:
             container = self.client.containers.create(
                 image,
                 command=command,
+                entrypoint=entrypoint,
                 name=name,
                 environment=environment,
                 labels={LABEL_WORKER: self.worker_id, **labels},
@@ -72,7 +76,8 @@ class Containers:
             )
             try:
                 # Copied, never bind-mounted, so a remote daemon works too.
-                container.put_archive("/var/task", code_tar)
+                if code_tar:
+                    container.put_archive("/var/task", code_tar)
                 container.start()
             except BaseException:
                 container.remove(force=True)
@@ -80,6 +85,15 @@ class Containers:
             return str(container.id)
 
         return await asyncio.to_thread(run)
+
+    async def put_archive(self, container_id: str, path: str, tar: bytes) -> None:
+        """Copy files into a running container (binding a pre-started one)."""
+
+        def run() -> None:
+            if not self.client.api.put_archive(container_id, path, tar):
+                raise RuntimeError(f"copying into {path} of {container_id[:12]} failed")
+
+        await asyncio.to_thread(run)
 
     async def remove(self, container_id: str) -> None:
         def run() -> None:

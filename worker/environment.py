@@ -55,8 +55,9 @@ class EnvironmentStopped(Exception):
 
 
 class Environment:
-    def __init__(self, spec: apb.FunctionSpec, key: str) -> None:
-        self.id = secrets.token_hex(16)
+    def __init__(self, spec: apb.FunctionSpec, key: str, env_id: str = "") -> None:
+        # A pre-started container brings its id: its hostname is fixed at creation.
+        self.id = env_id or secrets.token_hex(16)
         # The runtime reaches the Runtime API through this name, mapped to the
         # worker in the container's /etc/hosts: the Host header it sends then
         # tells the worker's one server which environment is speaking.

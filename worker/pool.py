@@ -20,6 +20,7 @@ from .backends import Images, Sandboxes
 from .code_cache import CodeCache
 from .containers import LABEL_ENVIRONMENT, LABEL_FUNCTION, LABEL_VERSION
 from .environment import Answer, Environment, EnvironmentStopped, Invocation, Status
+from .prestart import Prestart, Prestarted, bucket_for
 
 log = structlog.get_logger(__name__)
 
@@ -61,6 +62,17 @@ class Pool:
         # at once; the rest wait their turn in arrival order (asyncio's
         # semaphore is FIFO), so a burst neither hangs the daemon nor starves.
         self._start_slots = asyncio.Semaphore(max(1, max_concurrent_starts))
+        # Pre-started containers that matching cold starts take (set by the agent).
+        self.prestart: Prestart | None = None
+
+    @property
+    def start_slots(self) -> asyncio.Semaphore:
+        return self._start_slots
+
+    def room(self) -> int:
+        """Environments that could still start before the capacity is reached."""
+        pooled = len(self.prestart.idle) if self.prestart is not None else 0
+        return max(0, self.capacity - len(self.by_host) - self._starting - pooled)
 
     def lookup(self, hostname: str) -> Environment | None:
         return self.by_host.get(hostname)
@@ -178,31 +190,41 @@ class Pool:
     async def _start(self, spec: apb.FunctionSpec, provisioned: bool = False) -> Environment:
         await self._make_room()
         self._starting += 1
-        env = Environment(spec, environment_key(spec))
+        try:
+            image = await self.images.ensure(spec.runtime)
+            code_tar = await self.code.tar(spec.code_sha256)
+        except BaseException:
+            self._starting -= 1
+            raise
+        pre: Prestarted | None = None
+        if self.prestart is not None:
+            pre = self.prestart.take(bucket_for(spec, image))
+        env = Environment(spec, environment_key(spec), pre.id if pre is not None else "")
         env.provisioned = provisioned
         # Its init runs before any invocation: none of them is a cold start.
         env.cold = not provisioned
         self.by_host[env.hostname] = env
         started = time.monotonic()
         try:
-            image = await self.images.ensure(spec.runtime)
-            code_tar = await self.code.tar(spec.code_sha256)
-            async with self._start_slots:
-                env.container_id = await self.containers.create_and_start(
-                    image=image,
-                    command=[spec.handler],
-                    name=_container_name(self.containers.worker_id, spec.function_name, env.id),
-                    environment=self._environment(spec, env),
-                    labels={
-                        LABEL_FUNCTION: spec.function_arn,
-                        LABEL_VERSION: spec.version,
-                        LABEL_ENVIRONMENT: env.id,
-                    },
-                    extra_hosts={env.hostname: self.runtime_api_host},
-                    memory_mb=spec.memory_size,
-                    code_tar=code_tar,
-                )
-            self.by_container[env.container_id] = env
+            if pre is not None:
+                await self._bind(env, pre, code_tar)
+            else:
+                async with self._start_slots:
+                    env.container_id = await self.containers.create_and_start(
+                        image=image,
+                        command=[spec.handler],
+                        name=_container_name(self.containers.worker_id, spec.function_name, env.id),
+                        environment=self._environment(spec, env),
+                        labels={
+                            LABEL_FUNCTION: spec.function_arn,
+                            LABEL_VERSION: spec.version,
+                            LABEL_ENVIRONMENT: env.id,
+                        },
+                        extra_hosts={env.hostname: self.runtime_api_host},
+                        memory_mb=spec.memory_size,
+                        code_tar=code_tar,
+                    )
+                self.by_container[env.container_id] = env
             await asyncio.wait_for(asyncio.shield(env.started), self.startup_timeout_s)
         except BaseException as exc:
             await self.discard(env, f"start failed: {exc!r}")
@@ -217,9 +239,21 @@ class Pool:
             "environment.started",
             environment=env.id,
             function=spec.function_name,
+            prestarted=pre is not None,
             ms=round((time.monotonic() - started) * 1000, 1),
         )
         return env
+
+    async def _bind(self, env: Environment, pre: Prestarted, code_tar: bytes) -> None:
+        """Make a pre-started container this environment: the code lands in
+        /var/task first, then the waiting process gets the variables and
+        execs the runtime (worker/prestart.py)."""
+        env.container_id = pre.container_id
+        # Registered before any await, so an exit of the container is the
+        # environment's from now on, and discard removes it.
+        self.by_container[env.container_id] = env
+        await self.containers.put_archive(pre.container_id, "/var/task", code_tar)
+        pre.bind(env.spec.handler, self._environment(env.spec, env))
 
     def _environment(self, spec: apb.FunctionSpec, env: Environment) -> dict[str, str]:
         today = datetime.now(UTC).strftime("%Y/%m/%d")
@@ -267,6 +301,8 @@ class Pool:
 
     def on_container_exit(self, container_id: str, exit_code: int) -> None:
         env = self.by_container.get(container_id)
+        if env is None and self.prestart is not None:
+            self.prestart.on_exit(container_id)
         if env is None or env.status is Status.STOPPED:
             return
         asyncio.get_running_loop().create_task(self.discard(env, f"exit status {exit_code}"))

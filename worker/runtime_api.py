@@ -18,6 +18,7 @@ import tornado.netutil
 import tornado.web
 
 from .environment import Environment
+from .prestart import BIND_PATH, Prestart
 
 log = structlog.get_logger(__name__)
 
@@ -119,10 +120,42 @@ class InitErrorHandler(_Base):
         self.write_json(202, {"status": "OK"})
 
 
-def make_app(lookup: Lookup) -> tornado.web.Application:
+class BindHandler(tornado.web.RequestHandler):
+    """lambdafleet's own endpoint, not AWS's: a pre-started container waits
+    here until the pool binds it to a function, and gets the function's
+    handler and variables (container variables are fixed at creation)."""
+
+    def initialize(self, prestart: Callable[[], Prestart | None]) -> None:
+        self.prestart = prestart
+
+    async def get(self) -> None:
+        pool = self.prestart()
+        pre = pool.lookup(self.request.host.rsplit(":", 1)[0]) if pool is not None else None
+        if pool is None or pre is None:
+            # Unknown (e.g. left over from a previous run): the waiting
+            # process exits on anything but 200.
+            self.set_status(410)
+            self.finish()
+            return
+        pre.ready = True
+        try:
+            document = await pre.binding
+        except asyncio.CancelledError:
+            self.set_status(410)
+            self.finish()
+            return
+        pool.answered(pre)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(document))
+
+
+def make_app(
+    lookup: Lookup, prestart: Callable[[], Prestart | None] = lambda: None
+) -> tornado.web.Application:
     args = {"lookup": lookup}
     return tornado.web.Application(
         [
+            (BIND_PATH, BindHandler, {"prestart": prestart}),
             (rf"{PREFIX}/invocation/next", NextHandler, args),
             (rf"{PREFIX}/invocation/([^/]+)/response", ResponseHandler, args),
             (rf"{PREFIX}/invocation/([^/]+)/error", ErrorHandler, args),
@@ -132,9 +165,14 @@ def make_app(lookup: Lookup) -> tornado.web.Application:
     )
 
 
-def serve(lookup: Lookup, host: str, port: int) -> tuple[tornado.httpserver.HTTPServer, int]:
+def serve(
+    lookup: Lookup,
+    host: str,
+    port: int,
+    prestart: Callable[[], Prestart | None] = lambda: None,
+) -> tuple[tornado.httpserver.HTTPServer, int]:
     server = tornado.httpserver.HTTPServer(
-        make_app(lookup),
+        make_app(lookup, prestart),
         max_body_size=MAX_RESPONSE_BYTES + 1024 * 1024,
         idle_connection_timeout=3600,
     )

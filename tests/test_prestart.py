@@ -1,0 +1,151 @@
+"""Pre-started environments with real containers, through boto3: a worker
+keeps idle runtime containers before any function exists; a matching cold
+invocation binds one (its code, its variables, /var/task read-only) instead
+of creating a container; the pool refills; other memory sizes take the normal
+path; stopping the worker removes the pool."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cluster import ROLE, containers, zip_bytes
+from conftest import UpCluster
+
+POOL = 2
+
+INSPECT = """
+import os, socket
+
+def handler(event, context):
+    try:
+        open("/var/task/written", "w").close()
+        writable = True
+    except OSError:
+        writable = False
+    names = ["AWS_LAMBDA_FUNCTION_NAME", "_HANDLER", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+             "AWS_LAMBDA_FUNCTION_VERSION", "AWS_REGION", "AWS_LAMBDA_RUNTIME_API",
+             "LAMBDA_TASK_ROOT", "AWS_LAMBDA_INITIALIZATION_TYPE", "MY_SETTING"]
+    return {
+        "env": {n: os.environ.get(n) for n in names},
+        "container": socket.gethostname(),
+        "task_writable": writable,
+        "user": os.getuid(),
+    }
+"""
+
+
+def eventually(check: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout}s: {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def pooled(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpCluster]:
+    up = UpCluster(
+        tmp_path_factory.mktemp("prestart"), env={"LAMBDAFLEET_PRESTART": f"python3.11:128={POOL}"}
+    )
+    up.start()
+    yield up
+    if up.process is not None and up.process.proc is not None and up.process.proc.poll() is None:
+        up.stop()
+
+
+def pool_of(up: UpCluster) -> list[dict[str, Any]]:
+    return [
+        c
+        for c in containers(label="lambdafleet.prestart")
+        if c["labels"]["lambdafleet.worker"].startswith(up.worker_prefix)
+    ]
+
+
+def pool_ids(up: UpCluster) -> set[str]:
+    return {c["id"] for c in pool_of(up)}
+
+
+def create(client: Any, memory: int) -> str:
+    name = f"pre-{uuid.uuid4().hex[:8]}"
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        MemorySize=memory,
+        Code={"ZipFile": zip_bytes({"app.py": INSPECT})},
+        Environment={"Variables": {"MY_SETTING": "mine"}},
+    )
+    client.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    return name
+
+
+def invoke(client: Any, name: str) -> dict[str, Any]:
+    response = client.invoke(FunctionName=name, Payload=b"{}")
+    body: dict[str, Any] = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, body
+    return body
+
+
+def test_a_matching_cold_start_binds_a_prestarted_container(pooled: UpCluster) -> None:
+    eventually(lambda: len(pool_of(pooled)) == POOL, 120, f"{POOL} pre-started containers")
+    before = pool_ids(pooled)
+    client = pooled.client()
+    name = create(client, 128)
+
+    body = invoke(client, name)
+
+    # No new container: the function runs in one of the pre-started ones
+    # (a container's hostname is the start of its id).
+    (taken,) = [cid for cid in before if cid.startswith(body["container"])]
+    env = body["env"]
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == name
+    assert env["_HANDLER"] == "app.handler"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
+    assert env["AWS_LAMBDA_FUNCTION_VERSION"] == "$LATEST"
+    assert env["AWS_REGION"] == "us-east-1"
+    assert env["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
+    assert env["LAMBDA_TASK_ROOT"] == "/var/task"
+    assert env["AWS_LAMBDA_RUNTIME_API"]
+    assert env["MY_SETTING"] == "mine"
+    assert body["task_writable"] is False
+    assert body["user"] == 993
+    # Warm afterwards, in the same container.
+    assert invoke(client, name)["container"] == body["container"]
+
+    # The pool refills to its size, without the taken container.
+    eventually(lambda: len(pool_ids(pooled) - {taken}) == POOL, 60, "the pool refilled")
+
+
+def test_another_memory_size_takes_the_normal_path(pooled: UpCluster) -> None:
+    eventually(lambda: len(pool_of(pooled)) >= POOL, 60, "a full pool")
+    before = pool_ids(pooled)
+    client = pooled.client()
+    name = create(client, 256)
+    body = invoke(client, name)
+    assert not any(cid.startswith(body["container"]) for cid in before)
+    assert body["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    # Its container carries the function's labels, as every normal one.
+    (own,) = [
+        c for c in containers(label="lambdafleet.function") if c["id"].startswith(body["container"])
+    ]
+    assert own["labels"]["lambdafleet.function"].endswith(f":{name}")
+
+
+def test_stopping_the_worker_removes_the_pool(pooled: UpCluster, tmp_path: Path) -> None:
+    eventually(lambda: len(pool_of(pooled)) >= POOL, 60, "a full pool")
+    assert pooled.stop() == 0
+    assert pool_of(pooled) == []
+    assert [
+        c
+        for c in containers(label="lambdafleet.worker")
+        if c["labels"]["lambdafleet.worker"].startswith(pooled.worker_prefix)
+    ] == []

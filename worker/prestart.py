@@ -1,0 +1,300 @@
+"""Pre-started environments: containers of a runtime image, started before
+any function exists, waiting to be bound to one.
+
+A cold invocation whose runtime, memory size, architecture, ephemeral storage
+and image match a bucket takes one of its containers instead of creating one.
+Binding copies the function's code into /var/task and then answers the
+container's pending request to the worker's Runtime API server
+(`GET /lambdafleet/v1/bind`, see runtime_api.py) with the function's
+variables; the waiting process exports them and execs the image's own
+`/lambda-entrypoint.sh <handler>`, exactly what a fresh container runs. So the
+code is in place before the runtime starts, and the runtime runs as the
+sandbox user, who cannot write /var/task (root-owned, as put_archive writes).
+
+Only images lambdafleet builds (`lambdafleet/runtime:<runtime>`) are
+pre-started: official AWS images bring their own entrypoint, which knows
+nothing of binding, so their functions take the normal path.
+
+The pure decisions (configuration, which bucket an invocation matches, what to
+refill) are module functions, tested directly; `Prestart` does the I/O.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from lambdafleet.agent.v1 import agent_pb2 as apb
+
+from .backends import Images, Sandboxes
+from .containers import LABEL_PRESTART
+from .images import local_image
+
+log = structlog.get_logger(__name__)
+
+ENV_VAR = "LAMBDAFLEET_PRESTART"
+ARCHITECTURE = "x86_64"  # what workers register; FunctionSpec carries none yet
+DEFAULT_EPHEMERAL_MB = 512
+BIND_PATH = "/lambdafleet/v1/bind"
+
+# The process a pre-started container runs until it is bound: it holds one
+# request to the bind endpoint open, then takes on the function's variables
+# and becomes the image's entrypoint. A 410 (the pool let it go) ends it.
+WAIT_FOR_BIND = f"""\
+import http.client, json, os, sys, time
+host, _, port = os.environ["AWS_LAMBDA_RUNTIME_API"].partition(":")
+while True:
+    try:
+        conn = http.client.HTTPConnection(host, int(port))
+        conn.request("GET", "{BIND_PATH}")
+        resp = conn.getresponse()
+        if resp.status != 200:
+            sys.exit(0)
+        bound = json.loads(resp.read())
+        break
+    except OSError:
+        time.sleep(0.1)
+os.environ.update(bound["environment"])
+os.execv("/lambda-entrypoint.sh", ["/lambda-entrypoint.sh", bound["handler"]])
+"""
+
+
+@dataclass(frozen=True, order=True)
+class Bucket:
+    """Pre-started containers of one bucket are interchangeable."""
+
+    runtime: str
+    memory_mb: int
+    architecture: str = ARCHITECTURE
+    ephemeral_storage_mb: int = DEFAULT_EPHEMERAL_MB
+    image: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.runtime}:{self.memory_mb}"
+
+
+class PrestartConfigError(ValueError):
+    pass
+
+
+def parse_config(raw: str | None) -> dict[tuple[str, int], int]:
+    """`python3.11:128=2,python3.11:512=1` -> {("python3.11", 128): 2, ...}.
+
+    Unset or empty: no pool. Not on by default: a bound container keeps the
+    labels it was created with (Docker cannot relabel), so it carries no
+    lambdafleet.function label, and tools finding a function's containers by
+    label would miss it; and idle containers cost memory a user did not ask for.
+    """
+    sizes: dict[tuple[str, int], int] = {}
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            what, _, count = part.partition("=")
+            runtime, _, memory = what.strip().rpartition(":")
+            key, n = (runtime, int(memory)), int(count or "1")
+        except ValueError:
+            key, n = ("", 0), -1
+        if not key[0] or not 128 <= key[1] <= 10240 or n < 0:
+            raise PrestartConfigError(
+                f"{ENV_VAR}: cannot read {part!r}; expected runtime:memory=count, "
+                "e.g. python3.11:128=2"
+            )
+        sizes[key] = sizes.get(key, 0) + n
+    return {k: n for k, n in sizes.items() if n > 0}
+
+
+def bucket_for(spec: apb.FunctionSpec, image: str) -> Bucket:
+    """The bucket whose containers could run `spec` with `image`."""
+    return Bucket(
+        runtime=spec.runtime,
+        memory_mb=spec.memory_size,
+        ephemeral_storage_mb=spec.ephemeral_storage_mb or DEFAULT_EPHEMERAL_MB,
+        image=image,
+    )
+
+
+def refill_plan(targets: dict[Bucket, int], have: dict[Bucket, int], room: int) -> list[Bucket]:
+    """Which containers to start next, at most `room` (what capacity leaves):
+    one per bucket per round, the most depleted bucket first, so one big
+    bucket cannot keep the others empty."""
+    missing = {b: n - have.get(b, 0) for b, n in targets.items() if n > have.get(b, 0)}
+    plan: list[Bucket] = []
+    while missing and len(plan) < room:
+        for bucket in sorted(missing, key=lambda b: (-missing[b] / targets[b], b)):
+            if len(plan) >= room:
+                break
+            plan.append(bucket)
+            missing[bucket] -= 1
+            if not missing[bucket]:
+                del missing[bucket]
+    return plan
+
+
+@dataclass
+class Prestarted:
+    """One pre-started container, idle until bound."""
+
+    bucket: Bucket
+    id: str = field(default_factory=lambda: secrets.token_hex(16))
+    container_id: str = ""
+    # Set once its process asks to be bound: it is up and waiting.
+    ready: bool = False
+    binding: asyncio.Future[dict[str, object]] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+    @property
+    def hostname(self) -> str:
+        # The same form as Environment.hostname: the name stays the
+        # environment's once bound (it is in the container's /etc/hosts).
+        return f"lf-{self.id}"
+
+    def bind(self, handler: str, environment: dict[str, str]) -> None:
+        if not self.binding.done():
+            self.binding.set_result({"handler": handler, "environment": environment})
+
+
+class Prestart:
+    """The pool of pre-started containers of one worker."""
+
+    def __init__(
+        self,
+        *,
+        sizes: dict[tuple[str, int], int],
+        containers: Sandboxes,
+        images: Images,
+        start_slots: asyncio.Semaphore,
+        runtime_api_host: str,
+        runtime_api_port: Callable[[], int],
+        room: Callable[[], int],
+    ) -> None:
+        self.sizes = sizes
+        self.containers = containers
+        self.images = images
+        self.start_slots = start_slots
+        self.runtime_api_host = runtime_api_host
+        self.runtime_api_port = runtime_api_port
+        self.room = room
+        self.targets: dict[Bucket, int] = {}
+        self.idle: dict[str, Prestarted] = {}  # by hostname
+        # Taken but not yet told: its process may not have asked yet.
+        self.claimed: dict[str, Prestarted] = {}
+        self._starting: dict[Bucket, int] = {}
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def reserved_mb(self) -> int:
+        """Memory the pool holds at all times when full: the worker offers
+        that much less to placement, since a bound container is replaced."""
+        return sum(memory * n for (_, memory), n in self.sizes.items())
+
+    def start(self) -> None:
+        if self.sizes:
+            self._task = asyncio.create_task(self._run(), name="prestart")
+
+    def lookup(self, hostname: str) -> Prestarted | None:
+        """The container asking the bind endpoint under `hostname`."""
+        return self.idle.get(hostname) or self.claimed.get(hostname)
+
+    def answered(self, pre: Prestarted) -> None:
+        self.claimed.pop(pre.hostname, None)
+
+    def take(self, bucket: Bucket) -> Prestarted | None:
+        """An idle container of `bucket`, claimed at once (no await)."""
+        candidates = [p for p in self.idle.values() if p.bucket == bucket and p.container_id]
+        if not candidates:
+            return None
+        chosen = max(candidates, key=lambda p: p.ready)
+        del self.idle[chosen.hostname]
+        self.claimed[chosen.hostname] = chosen
+        self._wake.set()
+        return chosen
+
+    def on_exit(self, container_id: str) -> None:
+        for pre in [*self.idle.values(), *self.claimed.values()]:
+            if pre.container_id == container_id:
+                log.warning("prestart.exited", container=container_id[:12])
+                self._drop(pre)
+                self._wake.set()
+
+    def _drop(self, pre: Prestarted) -> None:
+        self.idle.pop(pre.hostname, None)
+        self.claimed.pop(pre.hostname, None)
+        if not pre.binding.done():
+            pre.binding.cancel()
+
+    def counts(self) -> dict[Bucket, int]:
+        have = dict(self._starting)
+        for pre in self.idle.values():
+            have[pre.bucket] = have.get(pre.bucket, 0) + 1
+        return have
+
+    async def _resolve_targets(self) -> None:
+        for (runtime, memory), n in self.sizes.items():
+            try:
+                image = await self.images.ensure(runtime)
+            except Exception as exc:
+                log.warning("prestart.no_image", runtime=runtime, error=str(exc))
+                continue
+            if image != local_image(runtime):
+                # An official or user-mapped image: its entrypoint is its own.
+                log.info("prestart.skipped", runtime=runtime, image=image)
+                continue
+            self.targets[Bucket(runtime, memory, image=image)] = n
+
+    async def _run(self) -> None:
+        await self._resolve_targets()
+        while True:
+            plan = refill_plan(self.targets, self.counts(), self.room())
+            if not plan:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            # Never ahead of a real invocation: take a start slot only when
+            # one is free and nobody queues for it (asyncio's semaphore is
+            # FIFO, a waiting refill would hold up the cold starts behind it),
+            # and start one container at a time.
+            while self.start_slots.locked():  # noqa: ASYNC110 (a semaphore has no "free" event)
+                await asyncio.sleep(0.05)
+            await self._start_one(plan[0])
+
+    async def _start_one(self, bucket: Bucket) -> None:
+        pre = Prestarted(bucket)
+        self._starting[bucket] = self._starting.get(bucket, 0) + 1
+        try:
+            async with self.start_slots:
+                pre.container_id = await self.containers.create_and_start(
+                    image=bucket.image,
+                    command=[],
+                    entrypoint=["/usr/bin/python3", "-c", WAIT_FOR_BIND],
+                    name=f"lambdafleet-{self.containers.worker_id}-prestart-{pre.id[:8]}",
+                    environment={
+                        "AWS_LAMBDA_RUNTIME_API": f"{pre.hostname}:{self.runtime_api_port()}"
+                    },
+                    labels={LABEL_PRESTART: str(bucket)},
+                    extra_hosts={pre.hostname: self.runtime_api_host},
+                    memory_mb=bucket.memory_mb,
+                    code_tar=b"",
+                )
+            self.idle[pre.hostname] = pre
+        except Exception as exc:
+            log.warning("prestart.failed", bucket=str(bucket), error=repr(exc))
+            await asyncio.sleep(1.0)  # a broken daemon is not hammered
+        finally:
+            self._starting[bucket] -= 1
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for pre in [*self.idle.values(), *self.claimed.values()]:
+            self._drop(pre)
