@@ -88,6 +88,16 @@ def _run_config(
     return found.configuration
 
 
+def _zero_reserved(store: ResourceStore, scope: Scope, event: state_pb2.QueuedEvent) -> bool:
+    """The function has reserved concurrency 0: its events cannot run and
+    go to OnFailure at once (retry.ZERO_RESERVED_CONCURRENCY)."""
+    try:
+        found = resolve(store, scope, event.function_name, event.version)
+    except LambdaError:
+        return False  # gone: the attempt drops it
+    return found.record.HasField("reserved_concurrency") and found.record.reserved_concurrency == 0
+
+
 class EventDispatcher:
     def __init__(
         self,
@@ -179,6 +189,9 @@ class EventDispatcher:
                 scope, event, retry.EVENT_AGE_EXCEEDED, _error_response(error, event.version)
             )
             return
+        if _zero_reserved(self.store, scope, event):
+            self._finish(scope, event, retry.ZERO_RESERVED_CONCURRENCY, None)
+            return
         try:
             config = _run_config(self.store, scope, event)
             result = await self.scheduler.invoke(
@@ -230,7 +243,11 @@ class EventDispatcher:
             self._finish(scope, current, decision.condition, response)
 
     def _finish(
-        self, scope: Scope, event: state_pb2.QueuedEvent, condition: str, response: retry.Response
+        self,
+        scope: Scope,
+        event: state_pb2.QueuedEvent,
+        condition: str,
+        response: retry.Response | None,
     ) -> None:
         config = lookup(self.store, scope, event.function_name, event.qualifier)
         holder = None

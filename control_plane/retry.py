@@ -35,6 +35,11 @@ BACKOFF_MAX_S = 300.0
 SUCCESS = "Success"
 RETRIES_EXHAUSTED = "RetriesExhausted"
 EVENT_AGE_EXCEEDED = "EventAgeExceeded"
+# A function whose reserved concurrency is 0 never runs its events: AWS sends
+# them to OnFailure at once, without retrying (recorded TestLambdaConcurrency::
+# test_reserved_concurrency: this condition, approximateInvokeCount 0, and no
+# responseContext or responsePayload).
+ZERO_RESERVED_CONCURRENCY = "ZeroReservedConcurrency"
 
 
 class Outcome(enum.Enum):
@@ -148,17 +153,13 @@ def destination_record(
     condition: str,
     invoke_count: int,
     request_payload: bytes,
-    response: Response,
+    response: Response | None,
     now: dt.datetime,
 ) -> dict[str, Any]:
     """AWS's invocation record sent to OnSuccess/OnFailure destinations
-    (recorded in test_lambda_destinations.snapshot.json)."""
-    context: dict[str, Any] = {
-        "statusCode": response.status_code,
-        "executedVersion": response.executed_version,
-    }
-    if response.function_error:
-        context["functionError"] = response.function_error
+    (recorded in test_lambda_destinations.snapshot.json). `response` is
+    None when the function never ran (ZeroReservedConcurrency): the record
+    then has no responseContext nor responsePayload, as recorded."""
     record: dict[str, Any] = {
         "version": "1.0",
         "timestamp": _timestamp(now),
@@ -168,9 +169,20 @@ def destination_record(
             "condition": condition,
             "approximateInvokeCount": invoke_count,
         },
-        "requestPayload": _json_or_text(request_payload),
-        "responseContext": context,
+        # An empty payload is the empty object `{}` the function receives
+        # (recorded test_reserved_concurrency: invoked without a Payload,
+        # requestPayload {}).
+        "requestPayload": _json_or_text(request_payload) if request_payload else {},
     }
+    if response is None:
+        return record
+    context: dict[str, Any] = {
+        "statusCode": response.status_code,
+        "executedVersion": response.executed_version,
+    }
+    if response.function_error:
+        context["functionError"] = response.function_error
+    record["responseContext"] = context
     if response.payload:
         record["responsePayload"] = _json_or_text(response.payload)
     return record

@@ -17,7 +17,8 @@ from lambdafleet.errors import LambdaError, conflict, invalid_parameter, not_fou
 
 from .. import lifecycle
 from ..store import ResourceStore, Scope
-from .kinds import QUALIFIER_SCOPED
+from .concurrency import IN_PROGRESS, READY, set_progress
+from .kinds import PROVISIONED, QUALIFIER_SCOPED
 from .registry import Api, Caller, operation
 from .resolve import (
     ALIAS,
@@ -148,9 +149,33 @@ async def update_alias(
     check_targets(api_.store, scope, name, version, weights)
     # Every update is a new revision, even one that changes nothing (recorded).
     config = _alias(scope, name, alias, version, description, weights)
-    api_.store.put(scope, ALIAS, alias_id(name, alias), config, function=name)
+    with api_.store.transaction():
+        api_.store.put(scope, ALIAS, alias_id(name, alias), config, function=name)
+        if version != current.function_version:
+            _provisioned_moves(api_.store, scope, name, alias)
     log.info("alias.updated", function=name, alias=alias, version=version)
     return config
+
+
+def _provisioned_moves(store: ResourceStore, scope: Scope, name: str, alias: str) -> None:
+    """The alias's provisioned concurrency follows it to the new version:
+    IN_PROGRESS from the moment of the move, the old environments still
+    counted (recorded TestLambdaConcurrency::
+    test_lambda_provisioned_concurrency_moves_with_alias,
+    get_provisioned_config_after_alias_move). The reconciler would say so
+    only at its next pass; a caller reading at once must see it too."""
+    config = store.get(
+        scope, PROVISIONED, alias_id(name, alias), api.GetProvisionedConcurrencyConfigResponse
+    )
+    if config is not None and config.status == READY:
+        set_progress(
+            store,
+            scope,
+            name,
+            alias,
+            IN_PROGRESS,
+            config.available_provisioned_concurrent_executions,
+        )
 
 
 @operation("DeleteAlias")

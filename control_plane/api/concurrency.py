@@ -69,6 +69,18 @@ def check_reserved(limit: int, minimum: int, reserved_by_others: int, requested:
         )
 
 
+def check_reserved_covers_provisioned(requested: int, provisioned_total: int) -> None:
+    """Provisioned concurrency is carved out of the reservation, so the
+    reservation may not drop below it. Message, with its odd spacing, and the
+    missing `Type` member as recorded (TestLambdaConcurrency::
+    test_reserved_provisioned_overlap, reserved_lower_than_provisioned_exc)."""
+    if requested < provisioned_total:
+        raise _limit_error(
+            f" ReservedConcurrentExecutions  {requested} should not be lower than "
+            f"function's total provisioned concurrency [{provisioned_total}]."
+        )
+
+
 def check_provisioned(
     *,
     limit: int,
@@ -197,6 +209,13 @@ async def put_function_concurrency(
     others = sum(n for fn, n in reservations(api_.store, scope).items() if fn != name)
     check_reserved(
         api_.settings.concurrent_executions, api_.settings.minimum_unreserved, others, requested
+    )
+    check_reserved_covers_provisioned(
+        requested,
+        sum(
+            c.requested_provisioned_concurrent_executions
+            for _, _, c in provisioned_configs(api_.store, scope, name)
+        ),
     )
     record.reserved_concurrency = requested
     save(api_.store, scope, record)
