@@ -76,6 +76,10 @@ def create_functions(endpoint: str) -> list[str]:
             Role=ROLE,
             Handler="app.handler",
             Code={"ZipFile": zip_bytes({"app.py": "def handler(e, c): return e"})},
+            # The fake sandboxes run on this test's own event loop beside 50
+            # workers and 100 callers; on a loaded machine a loop stall of a
+            # few seconds must not turn a 5 ms run into a function timeout.
+            Timeout=60,
         )
     for name in names:
         client.get_waiter("function_active_v2").wait(
