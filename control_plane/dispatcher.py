@@ -195,7 +195,14 @@ class EventDispatcher:
         try:
             config = _run_config(self.store, scope, event)
             result = await self.scheduler.invoke(
-                scope, config, event.payload, event.client_context, event.request_id
+                scope,
+                config,
+                event.payload,
+                event.client_context,
+                event.request_id,
+                invoked_arn=function_arn(
+                    scope, event.function_name, None if event.unqualified else event.qualifier
+                ),
             )
         except LambdaError as exc:
             if exc.code == "ResourceNotFoundException":

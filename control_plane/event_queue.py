@@ -41,6 +41,7 @@ def new_event(
         request_id=request_id or str(uuid.uuid4()),
         function_name=config.function_name,
         qualifier=qualifier or LATEST,
+        unqualified=not qualifier,
         version=config.version or LATEST,
         payload=payload or b"{}",
         client_context=client_context,

@@ -5,7 +5,10 @@ returned when it ends, however it ends. Leases come from pools, tried in
 AWS's order:
 
 1. the provisioned pool of the invoked qualifier (alias or version), when a
-   provisioned concurrency config exists for it;
+   provisioned concurrency config exists for it; a version invoked directly
+   also draws on the pools of the aliases pointing at it, whose
+   environments are that version's (recorded
+   test_lambda_provisioned_concurrency_moves_with_alias);
 2. a function with reserved concurrency R: its own pool of R minus what its
    provisioned configs hold (provisioned concurrency is carved out of the
    reservation); such a function never draws from the account;
@@ -45,9 +48,26 @@ class Limits:
     reservations: Mapping[str, int] = field(default_factory=dict)
     # Provisioned concurrency by function name, then qualifier.
     provisioned: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    # The version each provisioned qualifier runs, by function name, then
+    # qualifier (an alias's target; a version's is itself).
+    versions: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def provisioned_total(self, function: str) -> int:
         return sum(self.provisioned.get(function, {}).values())
+
+    def provisioned_pools(self, function: str, qualifier: str) -> list[str]:
+        """The qualifiers whose provisioned pools may serve an invocation of
+        `function:qualifier`, in the order tried: its own, then (for a
+        version) those of the aliases pointing at it, by name."""
+        configured = self.provisioned.get(function, {})
+        pools = [qualifier] if configured.get(qualifier, 0) > 0 else []
+        targets = self.versions.get(function, {})
+        pools += sorted(
+            q
+            for q, n in configured.items()
+            if n > 0 and q != qualifier and targets.get(q) == qualifier
+        )
+        return pools
 
     def unreserved(self) -> int:
         """The account's pool left to functions without a reservation."""
@@ -80,12 +100,12 @@ def choose(
 ) -> PoolKey:
     """The pool an invocation of `function:qualifier` takes its lease from,
     given the leases `held` now; raises Throttled when none has room."""
-    provisioned = limits.provisioned.get(function, {}).get(qualifier, 0)
-    if provisioned > 0:
-        key: PoolKey = ("provisioned", account, function, qualifier)
-        if held.get(key, 0) < provisioned:
+    key: PoolKey
+    for pool in limits.provisioned_pools(function, qualifier):
+        key = ("provisioned", account, function, pool)
+        if held.get(key, 0) < limits.provisioned[function][pool]:
             return key
-        # Spill over to on-demand concurrency, as AWS does.
+    # Spill over to on-demand concurrency, as AWS does.
     if function in limits.reservations:
         room = limits.reservations[function] - limits.provisioned_total(function)
         key = ("reserved", account, function)

@@ -23,6 +23,7 @@ from lambdafleet.state.v1 import state_pb2
 
 from . import lifecycle
 from .api.concurrency import provisioned_configs, reservations
+from .api.resolve import function_arn, get_alias, is_version
 from .leases import Leases, Limits, Throttled
 from .placement import place
 from .store import ResourceStore, Scope
@@ -39,8 +40,12 @@ ANSWER_MARGIN_S = 600.0
 
 
 def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpec:
+    """What a worker needs to run the version `c`. Nothing in it depends on
+    the qualifier the version was reached through (`c.function_arn` may be
+    an alias's ARN): the same version gives the same spec, so its
+    environments serve it whichever way it was invoked."""
     return apb.FunctionSpec(
-        function_arn=c.function_arn,
+        function_arn=function_arn(scope, c.function_name),
         function_name=c.function_name,
         version=c.version or "$LATEST",
         revision_id=c.revision_id,
@@ -168,7 +173,16 @@ class Scheduler:
         """The account's concurrency settings as stored now: read at every
         invocation, so a change applies to the next one."""
         provisioned: dict[str, dict[str, int]] = {}
+        versions: dict[str, dict[str, str]] = {}
         for function, qualifier, config in provisioned_configs(self.store, scope):
+            # The version each config's environments run: an alias's serve
+            # that version invoked directly too (leases.choose).
+            if is_version(qualifier):
+                versions.setdefault(function, {})[qualifier] = qualifier
+            else:
+                alias = get_alias(self.store, scope, function, qualifier)
+                if alias is not None:
+                    versions.setdefault(function, {})[qualifier] = alias.function_version
             # The requested count, not the allocated one: the concurrency is
             # the function's from the moment the config exists (AWS carves it
             # out of the reservation at once, recorded
@@ -176,7 +190,7 @@ class Scheduler:
             # ready, such invocations run in on-demand environments.
             count = config.requested_provisioned_concurrent_executions
             provisioned.setdefault(function, {})[qualifier] = count
-        return Limits(self.account_limit, reservations(self.store, scope), provisioned)
+        return Limits(self.account_limit, reservations(self.store, scope), provisioned, versions)
 
     async def invoke(
         self,
@@ -186,11 +200,15 @@ class Scheduler:
         client_context: str,
         request_id: str,
         qualifier: str | None = None,
+        invoked_arn: str | None = None,
     ) -> apb.InvokeResult:
         """Run one invocation and answer the worker's result. `qualifier`
         is the alias invoked, if any (for its provisioned concurrency);
-        otherwise the version's is used. Throttles at once when no
-        concurrency is left (see leases.py)."""
+        otherwise the version's, or that of an alias pointing at it, is
+        used. `invoked_arn` is the ARN the caller invoked, qualified as it
+        was (the function sees it as context.invoked_function_arn); by
+        default the configuration's. Throttles at once when no concurrency
+        is left (see leases.py)."""
         name = config.function_name
         try:
             lease = self.leases.acquire(
@@ -203,7 +221,15 @@ class Scheduler:
             ) from None
         try:
             provisioned = lease.pool[0] == "provisioned"
-            return await self._run(scope, config, payload, client_context, request_id, provisioned)
+            return await self._run(
+                scope,
+                config,
+                payload,
+                client_context,
+                request_id,
+                provisioned,
+                invoked_arn or config.function_arn,
+            )
         finally:
             self.leases.release(lease)
 
@@ -215,6 +241,7 @@ class Scheduler:
         client_context: str,
         request_id: str,
         provisioned: bool = False,
+        invoked_arn: str = "",
     ) -> apb.InvokeResult:
         spec = function_spec(scope, config)
         key = environment_key(spec)
@@ -228,6 +255,7 @@ class Scheduler:
             request_id=request_id,
             deadline_unix_ms=int((time.time() + spec.timeout) * 1000),
             provisioned=provisioned,
+            invoked_function_arn=invoked_arn or config.function_arn,
         )
         deadline = time.monotonic() + QUEUE_WAIT_S
         while True:

@@ -7,6 +7,16 @@ from lambdafleet.agent.v1 import agent_pb2 as apb
 
 def environment_key(spec: apb.FunctionSpec) -> str:
     """Environments with equal keys are interchangeable: the same function
-    version in the same configuration revision. The control plane places by
-    it, the worker reuses warm environments by it."""
-    return f"{spec.function_arn}:{spec.version}#{spec.revision_id}"
+    version (account, region, function, version) in the same configuration
+    revision and code. The control plane places by it, the worker reuses
+    warm environments by it.
+
+    The qualifier an invocation came through is not part of it: as on AWS,
+    an environment is a version's, and serves that version whether it was
+    invoked by number, through an alias or (for $LATEST) unqualified. The
+    ARN as invoked travels with each invocation instead
+    (InvokeAssignment.invoked_function_arn)."""
+    return (
+        f"{spec.account_id}:{spec.region}:{spec.function_name}:{spec.version}"
+        f"#{spec.revision_id}:{spec.code_sha256}"
+    )

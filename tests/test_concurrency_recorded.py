@@ -10,11 +10,11 @@ made in minutes (function sleeps) are shortened; polls for READY are quick.
 test_reserved_concurrency sends its OnFailure record to SQS on AWS; here the
 destination is a Lambda function, and what is compared is the record itself.
 
-Known difference (test_lambda_provisioned_concurrency_moves_with_alias): on
-AWS a version invoked directly also runs in the provisioned environments of
-an alias pointing at it. Here an environment is keyed by the ARN it was
-started for (lambdafleet/environments.py, shared with the worker), so only
-invocations through the alias use them.
+test_lambda_provisioned_concurrency_moves_with_alias keeps the recorder's
+invocation assertions: as on AWS, a version invoked directly also runs in the
+provisioned environments of an alias pointing at it (an environment is its
+version's, lambdafleet/environments.py; the lease draws on the alias's pool,
+control_plane/leases.py).
 """
 
 from __future__ import annotations
@@ -480,10 +480,8 @@ def test_lambda_provisioned_concurrency_moves_with_alias(client: Any) -> None:
     wait_status(client, name, "moving")
     got = client.get_function(FunctionName=name, Qualifier="moving")
     assert_shape(got, step(test, "get_function_after_provisioned"), old)
-    # On AWS the version the alias points at, invoked directly, runs in the
-    # alias's provisioned environments too; here only the alias does (an
-    # environment belongs to the ARN it was started for: see the module's
-    # note on differences).
+    # Alias AND version now both use provisioned concurrency, as on AWS.
+    assert init_type(client, name, v1) == "provisioned-concurrency"
     assert init_type(client, name, "moving") == "provisioned-concurrency"
 
     client.update_function_configuration(FunctionName=name, Timeout=10)
@@ -501,9 +499,10 @@ def test_lambda_provisioned_concurrency_moves_with_alias(client: Any) -> None:
     assert_provisioned(moving, step(test, "get_provisioned_config_after_alias_move"))
     wait_status(client, name, "moving")
 
-    # The old version runs on demand; the alias runs provisioned, in the new
-    # version (AWS also runs v2 invoked directly provisioned: not here).
+    # The old version runs on demand; the new version, invoked directly or
+    # through the alias, runs provisioned.
     assert init_type(client, name, v1) == "on-demand"
+    assert init_type(client, name, v2) == "provisioned-concurrency"
     assert init_type(client, name, "moving") == "provisioned-concurrency"
     answer = invoke(client, name, "moving")
     assert answer["ExecutedVersion"] == v2

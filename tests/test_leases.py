@@ -120,3 +120,35 @@ def test_choose_is_a_function_of_what_is_held() -> None:
     assert choose(limits, {}, A, "f", "$LATEST") == ("unreserved", A)
     with pytest.raises(Throttled):
         choose(limits, {("unreserved", A): 2}, A, "f", "$LATEST")
+
+
+def test_a_version_invoked_directly_draws_on_the_aliases_pointing_at_it() -> None:
+    """As on AWS (recorded test_lambda_provisioned_concurrency_moves_with_alias):
+    an alias's provisioned environments are its version's, so the version
+    invoked by number runs in them too; another version does not."""
+    limits = Limits(
+        limit=1000,
+        provisioned={"f": {"live": 1, "canary": 1}},
+        versions={"f": {"live": "2", "canary": "3"}},
+    )
+    assert limits.provisioned_pools("f", "2") == ["live"]
+    assert limits.provisioned_pools("f", "live") == ["live"]
+    assert limits.provisioned_pools("f", "1") == []
+    assert choose(limits, {}, A, "f", "2") == ("provisioned", A, "f", "live")
+    assert choose(limits, {}, A, "f", "1") == ("unreserved", A)
+    # The alias and the version share the alias's one environment: whichever
+    # comes second spills over to on-demand concurrency.
+    leases = Leases()
+    assert leases.acquire(limits, A, "f", "2").pool == ("provisioned", A, "f", "live")
+    assert leases.acquire(limits, A, "f", "live").pool == ("unreserved", A)
+
+
+def test_a_version_tries_its_own_pool_before_an_alias_pointing_at_it() -> None:
+    limits = Limits(
+        limit=1000,
+        provisioned={"f": {"2": 1, "b": 1, "a": 1}},
+        versions={"f": {"2": "2", "b": "2", "a": "2"}},
+    )
+    assert limits.provisioned_pools("f", "2") == ["2", "a", "b"]
+    held = {("provisioned", A, "f", "2"): 1}
+    assert choose(limits, held, A, "f", "2") == ("provisioned", A, "f", "a")

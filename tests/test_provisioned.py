@@ -1,7 +1,7 @@
 """Provisioned concurrency with real containers, through boto3: environments
 started ahead of time, READY once they run, serving their qualifier's
-invocations warm, moved with the alias, stopped with the config, and never
-reaped by the keep-alive."""
+invocations warm, moved with the alias, serving the alias's version invoked
+directly too, stopped with the config, and never reaped by the keep-alive."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ def handler(event, context):
     return {
         "init": os.environ["AWS_LAMBDA_INITIALIZATION_TYPE"],
         "version": os.environ["AWS_LAMBDA_FUNCTION_VERSION"],
+        "arn": context.invoked_function_arn,
+        "environment": os.environ["AWS_LAMBDA_LOG_STREAM_NAME"],
     }
 """
 
@@ -54,8 +56,8 @@ def publish(client: Any, name: str, marker: str = "") -> str:
 
 
 def function_containers(name: str) -> list[dict[str, Any]]:
-    """The function's containers (any qualifier): the function ARN label
-    is arn:aws:lambda:region:account:function:NAME[:QUALIFIER]."""
+    """The function's containers (any version): the function ARN label
+    is the unqualified arn:aws:lambda:region:account:function:NAME."""
     return [
         c
         for c in containers(label="lambdafleet.function")
@@ -86,6 +88,14 @@ def wait_ready(client: Any, name: str, qualifier: str, timeout: float = 90) -> d
 
 
 def invoke(client: Any, name: str, qualifier: str | None = None) -> dict[str, Any]:
+    """What the function saw: its initialisation type and version."""
+    answer = invoke_all(client, name, qualifier)
+    return {k: answer[k] for k in ("init", "version")}
+
+
+def invoke_all(client: Any, name: str, qualifier: str | None = None) -> dict[str, Any]:
+    """What the function saw, with the ARN it was invoked by and its
+    environment (the log stream names it)."""
     extra = {"Qualifier": qualifier} if qualifier else {}
     response = client.invoke(FunctionName=name, **extra)
     assert "FunctionError" not in response, response
@@ -150,6 +160,56 @@ def test_provisioned_concurrency_moves_with_the_alias(cluster: UpCluster) -> Non
     # Deleting the alias deletes its config, and so its environments.
     client.delete_alias(FunctionName=name, Name="live")
     eventually(lambda: not function_containers(name), 30, "alias's containers removed")
+
+
+def test_a_version_invoked_directly_runs_in_its_alias_provisioned_environment(
+    cluster: UpCluster,
+) -> None:
+    """On AWS an alias's provisioned environments are its version's: the
+    version invoked by number runs in them too (recorded
+    test_lambda_provisioned_concurrency_moves_with_alias), and the function
+    sees the ARN it was invoked by (recorded test_invocation_with_qualifier:
+    context.invoked_function_arn qualified as invoked) and its version
+    number."""
+    client = cluster.client()
+    name = create_reporter(client)
+    version = publish(client, name)
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(client, name, "live")
+    assert versions_running(name) == [version]
+    unqualified = client.get_function_configuration(FunctionName=name)["FunctionArn"]
+
+    through_alias = invoke_all(client, name, "live")
+    assert through_alias["init"] == "provisioned-concurrency"
+    assert through_alias["version"] == version
+    assert through_alias["arn"] == f"{unqualified}:live"
+
+    # The same environment, by version number: no new container.
+    for _ in range(2):
+        direct = invoke_all(client, name, version)
+        assert direct == {
+            "init": "provisioned-concurrency",
+            "version": version,
+            "arn": f"{unqualified}:{version}",
+            "environment": through_alias["environment"],
+        }
+        assert versions_running(name) == [version]
+    # And the alias again, after the version: still its ARN, same environment.
+    assert invoke_all(client, name, "live") == through_alias
+
+    # $LATEST, unqualified or by name, is another version: on demand.
+    latest = invoke_all(client, name)
+    assert (latest["init"], latest["version"]) == ("on-demand", "$LATEST")
+    assert latest["arn"] == unqualified
+    named = invoke_all(client, name, "$LATEST")
+    assert named["arn"] == f"{unqualified}:$LATEST"
+    # ... and one environment serves both.
+    assert named["environment"] == latest["environment"]
+    assert versions_running(name) == ["$LATEST", version]
+    client.delete_alias(FunctionName=name, Name="live")
 
 
 @pytest.fixture(scope="module")

@@ -30,7 +30,10 @@ class Invocation:
     request_id: str
     payload: bytes
     deadline_unix_ms: int
-    function_arn: str
+    # The ARN the caller invoked, qualified as it was (alias, version,
+    # $LATEST or none): an environment serves its version whichever
+    # qualifier reached it, so this comes with each invocation.
+    invoked_function_arn: str
     client_context: str
     answer: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()

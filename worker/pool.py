@@ -120,7 +120,8 @@ class Pool:
             # The timeout runs from the hand-off to the runtime, not from when
             # the request arrived: AWS does not count init against it.
             deadline_unix_ms=int((time.time() + spec.timeout) * 1000),
-            function_arn=spec.function_arn,
+            # Sent by the control plane; an older one sent only the spec.
+            invoked_function_arn=assignment.invoked_function_arn or spec.function_arn,
             client_context=assignment.client_context,
         )
         env.invoke(invocation)

@@ -57,7 +57,7 @@ class NextHandler(_Base):
             return
         self.set_header("Lambda-Runtime-Aws-Request-Id", invocation.request_id)
         self.set_header("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_unix_ms))
-        self.set_header("Lambda-Runtime-Invoked-Function-Arn", invocation.function_arn)
+        self.set_header("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_function_arn)
         self.set_header(
             "Lambda-Runtime-Trace-Id",
             f"Root=1-00000000-{invocation.request_id.replace('-', '')[:24]};Sampled=0",

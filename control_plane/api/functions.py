@@ -435,6 +435,13 @@ def invocation_target(api_: Api, scope: Scope, found: Resolved) -> api.FunctionC
     return config
 
 
+def invoked_arn(scope: Scope, found: Resolved, qualifier: str) -> str:
+    """The ARN an invocation was made through, qualified as it was (none,
+    $LATEST, a version number or an alias): what the function sees as
+    context.invoked_function_arn, whichever version runs it."""
+    return function_arn(scope, found.record.configuration.function_name, qualifier or None)
+
+
 def lease_qualifier(found: Resolved) -> str | None:
     """The qualifier whose provisioned concurrency an invocation may use:
     the alias invoked, else (None) the version that runs."""
@@ -495,6 +502,7 @@ async def invoke(
         request.client_context,
         caller.request_id,
         qualifier=lease_qualifier(found),
+        invoked_arn=invoked_arn(scope, found, request.qualifier),
     )
     out = api.InvocationResponse(
         status_code=200, payload=result.payload, executed_version=config.version

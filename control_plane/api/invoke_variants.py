@@ -19,7 +19,7 @@ from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.api.v1 import lambda_pb2 as api
 
 from .. import lifecycle
-from .functions import invocation_target, lease_qualifier, queue_event
+from .functions import invocation_target, invoked_arn, lease_qualifier, queue_event
 from .registry import Api, Caller, operation
 from .resolve import LATEST, resolve
 
@@ -66,6 +66,7 @@ async def invoke_with_response_stream(
         request.client_context,
         caller.request_id,
         qualifier=lease_qualifier(found),
+        invoked_arn=invoked_arn(scope, found, request.qualifier),
     )
     head = api.InvokeWithResponseStreamResponse(
         status_code=200,
