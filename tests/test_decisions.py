@@ -129,13 +129,24 @@ class TestEnvironment:
         async def run() -> None:
             env = Environment(spec(), "k")
             waiter = env.next()  # runtime polls first
-            assert env.status is Status.READY and env.started.done()
+            # Still its starter's, not idle: no other invocation may take it
+            # before the starter's is handed over (test_fleet_faults.py).
+            assert env.status is Status.STARTING and env.started.done()
             inv = Invocation("id-1", b"{}", 0, "arn", "")
             env.invoke(inv)
             assert (await waiter).request_id == "id-1"
             assert not env.respond("other-id", b"x")
             assert env.respond("id-1", b'"ok"')
             assert (await inv.answer).payload == b'"ok"' and env.status is Status.READY
+
+        asyncio.run(run())
+
+    def test_a_provisioned_environment_is_idle_once_started(self) -> None:
+        async def run() -> None:
+            env = Environment(spec(), "k")
+            env.provisioned = True
+            env.next()
+            assert env.status is Status.READY and env.started.done()
 
         asyncio.run(run())
 

@@ -86,6 +86,8 @@ class Worker:
         self._work: set[asyncio.Task[None]] = set()
         self._draining = False
         self._drain_acked = asyncio.Event()
+        # Set by hang() (tests): the session neither reads nor writes more.
+        self._hung = False
 
     async def start(self) -> None:
         self.containers: Sandboxes
@@ -218,7 +220,9 @@ class Worker:
 
         async def write_loop() -> None:
             while True:
-                await call.write(await outbox.get())
+                message = await outbox.get()
+                await self._frozen_if_hung()
+                await call.write(message)
                 outbox.task_done()  # drain() waits for results to be written
 
         async def heartbeat_loop() -> None:
@@ -239,6 +243,7 @@ class Worker:
         try:
             while True:
                 message = await call.read()
+                await self._frozen_if_hung()
                 if message is grpc.aio.EOF:
                     raise ConnectionError("control plane closed the session")
                 kind = message.WhichOneof("message")
@@ -329,6 +334,35 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), ack_timeout_s)
         log.info("worker.drained")
+
+    async def abort(self) -> None:
+        """Die as a crash would (a test hook): no drain, no goodbye; the
+        session, its assignments and the connection end at once. Fake
+        sandboxes live in this process and die with it; containers on a
+        daemon would outlive it (orphans, removed at the next start).
+        stop() still releases what is left."""
+        self._stopping = True
+        tasks = [*self._tasks, *self._work]
+        for task in tasks:
+            task.cancel()
+        if self.fake is not None:
+            self.containers.close()
+        await self.channel.close()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        log.warning("worker.aborted", worker_id=self.worker_id)
+
+    def hang(self) -> None:
+        """Freeze as a stopped process would (a test hook): the session
+        reads and writes nothing more, heartbeats included, but its stream
+        stays open (cancelling a task blocked in a read would cancel the
+        call), so only the control plane's heartbeat TTL can tell.
+        Sandboxes run on; their results are never sent."""
+        self._hung = True
+        log.warning("worker.hung", worker_id=self.worker_id)
+
+    async def _frozen_if_hung(self) -> None:
+        if self._hung:
+            await asyncio.get_running_loop().create_future()  # never done
 
     async def stop(self) -> None:
         """Shut down: close the session, then remove every container."""
