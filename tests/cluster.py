@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,3 +161,28 @@ def create_echo(client: Any, name: str, **extra: Any) -> dict[str, Any]:
         FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
     )
     return response
+
+
+def create_fleet_functions(endpoint: str, prefix: str, count: int) -> list[str]:
+    """`count` Active functions returning their event, for fake-backend fleets.
+
+    The fake sandboxes run on the test's own event loop beside many workers
+    and callers; on a loaded machine a loop stall of a few seconds must not
+    turn a run of milliseconds into a function timeout, hence Timeout=60.
+    """
+    client = lambda_client(endpoint)
+    names = [f"{prefix}-{i}-{uuid.uuid4().hex[:6]}" for i in range(count)]
+    for name in names:
+        client.create_function(
+            FunctionName=name,
+            Runtime="python3.11",
+            Role=ROLE,
+            Handler="app.handler",
+            Code={"ZipFile": zip_bytes({"app.py": "def handler(e, c): return e"})},
+            Timeout=60,
+        )
+    for name in names:
+        client.get_waiter("function_active_v2").wait(
+            FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300}
+        )
+    return names

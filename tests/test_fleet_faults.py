@@ -19,7 +19,6 @@ import json
 import logging
 import random
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +27,12 @@ from typing import Any
 import pytest
 import structlog
 import tornado.httpclient
-from cluster import ROLE, Process, free_port, lambda_client, wait_healthy, zip_bytes
+from cluster import (
+    Process,
+    create_fleet_functions,
+    free_port,
+    wait_healthy,
+)
 from lambdafleet.worker.agent import Worker
 from lambdafleet.worker.backends import FakeBackend, FakeConfig, FakeRun
 
@@ -112,26 +116,6 @@ class Call:
     request_id: str
     error_type: str
     body: bytes
-
-
-def create_functions(endpoint: str) -> list[str]:
-    client = lambda_client(endpoint)
-    names = [f"fault-{i}-{uuid.uuid4().hex[:6]}" for i in range(FUNCTIONS)]
-    for name in names:
-        client.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": zip_bytes({"app.py": "def handler(e, c): return e"})},
-            # A loop stall on a loaded machine must not make a function timeout.
-            Timeout=60,
-        )
-    for name in names:
-        client.get_waiter("function_active_v2").wait(
-            FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300}
-        )
-    return names
 
 
 class Faults:
@@ -253,7 +237,7 @@ async def run(address: str, endpoint: str, cp_log: Path, tmp_path: Path) -> dict
     try:
         await asyncio.wait_for(asyncio.gather(*(w.registered.wait() for w in workers)), 30)
         await asyncio.to_thread(wait_healthy, endpoint, 30, WORKERS)
-        names = await asyncio.to_thread(create_functions, endpoint)
+        names = await asyncio.to_thread(create_fleet_functions, endpoint, "fault", FUNCTIONS)
         t0 = time.monotonic()
         calls, _ = await asyncio.gather(
             load(endpoint, names, t0), inject(workers, backend, faults, t0)

@@ -12,7 +12,6 @@ import asyncio
 import json
 import logging
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,12 @@ from pathlib import Path
 import pytest
 import structlog
 import tornado.httpclient
-from cluster import ROLE, Process, free_port, lambda_client, wait_healthy, zip_bytes
+from cluster import (
+    Process,
+    create_fleet_functions,
+    free_port,
+    wait_healthy,
+)
 from lambdafleet.worker.agent import Worker
 from lambdafleet.worker.backends import FakeBackend, FakeConfig
 
@@ -66,28 +70,6 @@ def control_plane(tmp_path: Path) -> Iterator[tuple[str, str]]:
             process.stop()
 
 
-def create_functions(endpoint: str) -> list[str]:
-    client = lambda_client(endpoint)
-    names = [f"sim-{i}-{uuid.uuid4().hex[:6]}" for i in range(FUNCTIONS)]
-    for name in names:
-        client.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": zip_bytes({"app.py": "def handler(e, c): return e"})},
-            # The fake sandboxes run on this test's own event loop beside 50
-            # workers and 100 callers; on a loaded machine a loop stall of a
-            # few seconds must not turn a 5 ms run into a function timeout.
-            Timeout=60,
-        )
-    for name in names:
-        client.get_waiter("function_active_v2").wait(
-            FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300}
-        )
-    return names
-
-
 class Answer:
     def __init__(self, n: int, event: bool, response: tornado.httpclient.HTTPResponse) -> None:
         self.n = n
@@ -114,7 +96,7 @@ async def run_fleet(address: str, endpoint: str, tmp_path: Path) -> None:
     try:
         await asyncio.wait_for(asyncio.gather(*(w.registered.wait() for w in workers)), 30)
         await asyncio.to_thread(wait_healthy, endpoint, 30, WORKERS)
-        names = await asyncio.to_thread(create_functions, endpoint)
+        names = await asyncio.to_thread(create_fleet_functions, endpoint, "sim", FUNCTIONS)
         answers = await invoke_all(endpoint, names)
         await check(backend, answers)
     finally:
