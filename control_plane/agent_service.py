@@ -57,7 +57,7 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
                     break
                 kind = message.WhichOneof("message")
                 if kind == "heartbeat":
-                    session.touch()
+                    session.on_heartbeat(message.heartbeat)
                     # Through the outbox: only the writer task may write.
                     session.outbox.put_nowait(
                         apb.ConnectResponse(

@@ -68,7 +68,7 @@ class ControlPlane:
         api_ = Api(self.store, self.code, self.scheduler, self.settings, self.events)
         server.add_generic_rpc_handlers((service_handler(api_),))
         functions_pb2_grpc.add_ClusterServiceServicer_to_server(
-            ClusterService(self.registry), server
+            ClusterService(self.registry, self.store), server
         )
         functions_pb2_grpc.add_CodeServiceServicer_to_server(CodeService(self.code), server)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(self.registry), server)

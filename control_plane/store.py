@@ -228,6 +228,11 @@ class ResourceStore:
             args.append(limit)
         return [(r[0], message_type.FromString(r[1])) for r in self._db.execute(sql, args)]
 
+    def count_everywhere(self, kind: str) -> int:
+        """How many resources of a kind exist in every account and region."""
+        row = self._db.execute("SELECT count(*) FROM resources WHERE kind=?", (kind,)).fetchone()
+        return int(row[0])
+
     def everywhere(self, kind: str, message_type: type[M]) -> list[tuple[Scope, str, M]]:
         """Every resource of a kind in every account and region."""
         rows = self._db.execute(

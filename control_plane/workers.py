@@ -32,9 +32,17 @@ class WorkerSession:
         self.worker_id = register.worker_id
         self.capacity = max(1, register.capacity)
         self.memory_mb = register.memory_mb
+        self.version = register.version
         self.architectures = frozenset(register.architectures or ["x86_64"])
         self.ttl_ms = ttl_ms
-        self.deadline = time.monotonic() + ttl_ms / 1000
+        self.last_seen = time.monotonic()
+        self.deadline = self.last_seen + ttl_ms / 1000
+        # What the worker's last heartbeat said it runs (status and the
+        # dashboard read it; placement keeps its own counts, exact at once).
+        self.environments: list[apb.EnvironmentStatus] = []
+        self.prestarted = 0
+        # Memory its pre-started pool holds now: not free for placement.
+        self.prestarted_memory_mb = 0
         self.outbox: asyncio.Queue[apb.ConnectResponse | None] = asyncio.Queue()
         # Invocation id -> (answer, environment key, memory, provisioned).
         self._invocations: dict[str, tuple[asyncio.Future[apb.InvokeResult], str, int, bool]] = {}
@@ -56,7 +64,7 @@ class WorkerSession:
         return WorkerSnapshot(
             worker_id=self.worker_id,
             capacity=self.capacity,
-            memory_mb=self.memory_mb,
+            memory_mb=max(0, self.memory_mb - self.prestarted_memory_mb),
             in_flight=self.in_flight,
             busy_memory_mb=self.busy_memory_mb,
             architectures=self.architectures,
@@ -73,7 +81,14 @@ class WorkerSession:
         return int(self.ttl_ms * random.uniform(0.9, 1.0))
 
     def touch(self) -> None:
-        self.deadline = time.monotonic() + self.ttl_ms / 1000
+        self.last_seen = time.monotonic()
+        self.deadline = self.last_seen + self.ttl_ms / 1000
+
+    def on_heartbeat(self, heartbeat: apb.Heartbeat) -> None:
+        self.touch()
+        self.environments = list(heartbeat.environments)
+        self.prestarted = heartbeat.prestarted
+        self.prestarted_memory_mb = heartbeat.prestarted_memory_mb
 
     async def invoke(self, assignment: apb.InvokeAssignment, env_key: str) -> apb.InvokeResult:
         if self.closed:

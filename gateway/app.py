@@ -13,6 +13,7 @@ from typing import Any
 import grpc
 import structlog
 import tornado.web
+from google.protobuf import json_format
 
 from lambdafleet.errors import from_rpc_error
 from lambdafleet.functions.v1 import functions_pb2 as pb
@@ -178,6 +179,25 @@ class HealthHandler(_Base):
         )
 
 
+class StatusHandler(_Base):
+    """The cluster as the control plane sees it: workers, their environments
+    and the queue depth, as JSON (`lambdafleet status` and the dashboard)."""
+
+    async def get(self) -> None:
+        try:
+            status = await self.fleet.cluster.GetClusterStatus(
+                pb.GetClusterStatusRequest(), timeout=2
+            )
+        except grpc.aio.AioRpcError as exc:
+            body = {"message": f"control plane unavailable: {exc.code().name}"}
+            self.send(503, {"Content-Type": "application/json"}, json.dumps(body).encode())
+            return
+        body = json_format.MessageToDict(
+            status, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+        )
+        self.send(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
+
+
 class CodeHandler(_Base):
     """GetFunction's Code.Location: the package, streamed from the control plane."""
 
@@ -200,6 +220,7 @@ def make_app(settings: Settings) -> tornado.web.Application:
     return tornado.web.Application(
         [
             (r"/_fleet/health", HealthHandler, args),
+            (r"/_fleet/status", StatusHandler, args),
             (r"/_fleet/code/([0-9a-f]{64})", CodeHandler, args),
             (r"/(.*)", LambdaApiHandler, args),
         ],

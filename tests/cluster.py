@@ -32,7 +32,14 @@ def containers(**filters: str) -> list[dict[str, Any]]:
         # sparse: the list call alone, no inspect per container, which would
         # race with a worker removing one (404 between list and inspect).
         found = client.containers.list(all=True, filters=filters, sparse=True)
-        return [{"id": c.id, "labels": dict(c.attrs.get("Labels") or {})} for c in found]
+        return [
+            {
+                "id": c.id,
+                "labels": dict(c.attrs.get("Labels") or {}),
+                "name": (c.attrs.get("Names") or ["/"])[0].lstrip("/"),
+            }
+            for c in found
+        ]
     finally:
         client.close()
 
@@ -98,6 +105,25 @@ def wait_healthy(endpoint: str, timeout: float = 120, workers: int = 1) -> dict[
             last = exc
         time.sleep(0.2)
     raise AssertionError(f"{endpoint} not healthy within {timeout}s: {last}")
+
+
+def fleet_status(endpoint: str) -> dict[str, Any]:
+    """GET /_fleet/status: the workers and their environments."""
+    with urllib.request.urlopen(f"{endpoint}/_fleet/status", timeout=5) as resp:
+        body: dict[str, Any] = json.loads(resp.read())
+    return body
+
+
+def environments(endpoint: str, function_name: str | None = None) -> list[dict[str, Any]]:
+    """Every environment the cluster runs (of `function_name` when given),
+    each with its `worker_id`: the only way to find a function's container,
+    since one bound from the pre-started pool carries no function label."""
+    found = []
+    for worker in fleet_status(endpoint)["workers"]:
+        for env in worker["environments"]:
+            if function_name is None or env["function_arn"].split(":")[6] == function_name:
+                found.append({**env, "worker_id": worker["worker_id"]})
+    return found
 
 
 # Every client a test makes stays referenced until the session closes it: one

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import ROLE, zip_bytes
+from cluster import ROLE, environments, zip_bytes
 from test_async_invocations import Collector
 from test_worker_failure import Split
 
@@ -100,11 +100,7 @@ def test_an_event_on_a_killed_worker_runs_again_elsewhere(
     (first,) = collector.wait(name, 1, timeout=60)
     assert first["phase"] == "start" and first["request_id"] == request_id
     # Which worker runs it: the one holding the function's container.
-    running = [
-        c["labels"]["lambdafleet.worker"]
-        for c in split.containers()
-        if c["labels"].get("lambdafleet.function", "").endswith(f":{name}")
-    ]
+    running = [env["worker_id"] for env in environments(split.endpoint, name)]
     assert len(running) == 1, running
     split.workers[running[0]].stop(signal.SIGKILL)
     killed_at = time.monotonic()

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import ROLE, containers, zip_bytes
+from cluster import ROLE, containers, environments, fleet_status, zip_bytes
 from conftest import UpCluster
+from lambdafleet.worker.prestart import AUTO_BUCKETS, AUTO_COUNT
 
 POOL = 2
 
@@ -149,3 +150,68 @@ def test_stopping_the_worker_removes_the_pool(pooled: UpCluster, tmp_path: Path)
         for c in containers(label="lambdafleet.worker")
         if c["labels"]["lambdafleet.worker"].startswith(pooled.worker_prefix)
     ] == []
+
+
+@pytest.fixture(scope="module")
+def learning(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpCluster]:
+    """A cluster with the default pool: LAMBDAFLEET_PRESTART unset."""
+    up = UpCluster(tmp_path_factory.mktemp("prestart-auto"))
+    assert "LAMBDAFLEET_PRESTART" not in up.env
+    up.start()
+    yield up
+    assert up.stop() == 0
+
+
+def reported(up: UpCluster) -> dict[str, Any]:
+    (worker,) = fleet_status(up.endpoint)["workers"]
+    return worker  # type: ignore[no-any-return]
+
+
+def test_by_default_the_pool_learns_the_buckets_cold_started(learning: UpCluster) -> None:
+    # Nothing is pre-started before a function runs: no image is built, no
+    # memory held, for runtimes nobody uses.
+    time.sleep(2)
+    assert pool_of(learning) == [] and reported(learning)["prestarted"] == 0
+    client = learning.client()
+
+    first = create(client, 128)
+    body = invoke(client, first)
+    (env,) = environments(learning.endpoint, first)
+    assert env["prestarted"] is False and env["container_id"].startswith(body["container"])
+    # That cold start taught the worker its bucket: it keeps AUTO_COUNT
+    # containers of it ready, and says so to the control plane.
+    eventually(lambda: len(pool_of(learning)) == AUTO_COUNT, 120, "the learned pool")
+    eventually(lambda: reported(learning)["prestarted"] == AUTO_COUNT, 30, "pool reported")
+    before = pool_ids(learning)
+
+    # Another function of that runtime and memory size starts in one of them.
+    second = create(client, 128)
+    body = invoke(client, second)
+    (env,) = environments(learning.endpoint, second)
+    assert env["prestarted"] is True
+    (taken,) = [cid for cid in before if cid.startswith(body["container"])]
+    assert env["container_id"] == taken
+    assert body["env"]["AWS_LAMBDA_FUNCTION_NAME"] == second
+    assert body["env"]["AWS_LAMBDA_INITIALIZATION_TYPE"] == "on-demand"
+    assert body["task_writable"] is False and body["user"] == 993
+    eventually(lambda: len(pool_ids(learning) - {taken}) == AUTO_COUNT, 60, "refilled")
+
+
+def test_the_least_recent_bucket_is_forgotten(learning: UpCluster) -> None:
+    client = learning.client()
+    eventually(lambda: reported(learning)["prestarted"] == AUTO_COUNT, 60, "a full pool")
+    # Two more buckets cold-started: the 128 MB one falls out (AUTO_BUCKETS).
+    assert AUTO_BUCKETS == 2
+    for memory in (256, 512):
+        invoke(client, create(client, memory))
+
+    def buckets() -> list[str]:
+        """The buckets of the idle pre-started containers (a bound one keeps
+        its pool label, and is an environment now)."""
+        bound = {env["container_id"] for env in environments(learning.endpoint)}
+        return sorted(
+            c["labels"]["lambdafleet.prestart"] for c in pool_of(learning) if c["id"] not in bound
+        )
+
+    expected = sorted(["python3.11:256", "python3.11:512"] * AUTO_COUNT)
+    eventually(lambda: buckets() == expected, 120, "the pool of the two recent buckets")

@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import pytest
 from lambdafleet.worker.prestart import (
+    AUTO_BUCKETS,
+    AUTO_COUNT,
     Bucket,
+    PrestartConfig,
     PrestartConfigError,
     bucket_for,
+    learn,
     parse_config,
     refill_plan,
 )
@@ -18,16 +22,42 @@ IMAGE = "lambdafleet/runtime:python3.11"
 
 
 def test_config_parses_runtime_memory_and_count() -> None:
-    assert parse_config("python3.11:128=2, python3.11:512=1") == {
-        ("python3.11", 128): 2,
-        ("python3.11", 512): 1,
-    }
-    assert parse_config("python3.11:256") == {("python3.11", 256): 1}
-    assert parse_config("python3.11:128=0") == {}
-    assert parse_config(None) == {} and parse_config("") == {}
+    assert parse_config("python3.11:128=2, python3.11:512=1") == PrestartConfig(
+        sizes={("python3.11", 128): 2, ("python3.11", 512): 1}
+    )
+    assert parse_config("python3.11:256").sizes == {("python3.11", 256): 1}
+    assert not parse_config("python3.11:128=0").enabled
 
 
-@pytest.mark.parametrize("raw", ["python3.11", "python3.11:64=1", ":128=1", "py:128=x", "p:128=-1"])
+def test_unset_learns_the_popular_buckets_and_off_turns_the_pool_off() -> None:
+    default = parse_config(None)
+    assert default == PrestartConfig(auto_count=AUTO_COUNT) and default.enabled
+    assert parse_config("auto") == default
+    assert parse_config("auto=3") == PrestartConfig(auto_count=3)
+    for off in ("", "off", "0", "auto=0"):
+        assert not parse_config(off).enabled, off
+    assert parse_config("auto=1,python3.11:512=1") == PrestartConfig(
+        sizes={("python3.11", 512): 1}, auto_count=1
+    )
+
+
+def test_learning_keeps_the_most_recently_cold_started_buckets() -> None:
+    a, b, c = (Bucket("python3.11", m, image=IMAGE) for m in (128, 256, 512))
+    assert AUTO_BUCKETS == 2
+    learned, dropped = learn([], a, 2)
+    assert (learned, dropped) == ([a], [])
+    learned, dropped = learn(learned, b, 2)
+    assert (learned, dropped) == ([b, a], [])
+    # Again a: it moves to the front, nothing falls out.
+    learned, dropped = learn(learned, a, 2)
+    assert (learned, dropped) == ([a, b], [])
+    # A third bucket pushes out the least recent.
+    assert learn(learned, c, 2) == ([c, a], [b])
+
+
+@pytest.mark.parametrize(
+    "raw", ["python3.11", "python3.11:64=1", ":128=1", "py:128=x", "p:128=-1", "auto=x", "auto=-1"]
+)
 def test_config_rejects_what_it_cannot_read(raw: str) -> None:
     with pytest.raises(PrestartConfigError, match="LAMBDAFLEET_PRESTART"):
         parse_config(raw)

@@ -10,7 +10,15 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from cluster import Process, containers, create_echo, free_port, lambda_client, wait_healthy
+from cluster import (
+    Process,
+    containers,
+    create_echo,
+    environments,
+    free_port,
+    lambda_client,
+    wait_healthy,
+)
 
 
 def containers_of(worker_prefix: str) -> list[dict[str, Any]]:
@@ -44,10 +52,9 @@ def test_sigterm_cleans_up_and_restart_keeps_functions(docker_daemon: None, tmp_
     first = up(tmp_path, port, 1)
     create_echo(client, name)
     assert invoke(client, name, {"run": 1})["event"] == {"run": 1}
-    arn = client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-    running = containers(label=f"lambdafleet.function={arn}")
-    assert len(running) == 1
-    worker_id = running[0]["labels"]["lambdafleet.worker"]
+    (running,) = environments(f"http://127.0.0.1:{port}", name)
+    worker_id = running["worker_id"]
+    assert running["container_id"] in [c["id"] for c in containers_of(worker_id)]
 
     assert first.stop(signal.SIGTERM) == 0
     assert containers_of(worker_id) == [], "SIGTERM must remove every container it started"
@@ -69,16 +76,17 @@ def test_restart_after_a_crash_removes_orphans(docker_daemon: None, tmp_path: Pa
     first = up(tmp_path, port, 1)
     create_echo(client, name)
     invoke(client, name, {})
-    arn = client.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
-    orphan = containers(label=f"lambdafleet.function={arn}")[0]
-    worker_id = orphan["labels"]["lambdafleet.worker"]
+    (env,) = environments(f"http://127.0.0.1:{port}", name)
+    worker_id = env["worker_id"]
 
     first.stop(signal.SIGKILL)  # no chance to clean up
-    assert [c["id"] for c in containers_of(worker_id)] == [orphan["id"]]
+    # The function's container and any of the pre-started pool are left.
+    orphans = {c["id"] for c in containers_of(worker_id)}
+    assert env["container_id"] in orphans
 
     second = up(tmp_path, port, 2)
     try:
-        assert orphan["id"] not in [c["id"] for c in containers_of(worker_id)]
+        assert not orphans & {c["id"] for c in containers_of(worker_id)}
         assert invoke(client, name, {"after": "crash"})["event"] == {"after": "crash"}
     finally:
         second.stop()

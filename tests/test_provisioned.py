@@ -12,7 +12,15 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from cluster import ROLE, Process, containers, free_port, lambda_client, wait_healthy, zip_bytes
+from cluster import (
+    ROLE,
+    Process,
+    environments,
+    free_port,
+    lambda_client,
+    wait_healthy,
+    zip_bytes,
+)
 from conftest import UpCluster
 
 REPORTER = """
@@ -55,14 +63,9 @@ def publish(client: Any, name: str, marker: str = "") -> str:
     return version
 
 
-def function_containers(name: str) -> list[dict[str, Any]]:
-    """The function's containers (any version): the function ARN label
-    is the unqualified arn:aws:lambda:region:account:function:NAME."""
-    return [
-        c
-        for c in containers(label="lambdafleet.function")
-        if c["labels"]["lambdafleet.function"].split(":")[6] == name
-    ]
+def function_containers(endpoint: str, name: str) -> list[dict[str, Any]]:
+    """The function's environments (any version), as the cluster reports them."""
+    return environments(endpoint, name)
 
 
 def eventually(check: Callable[[], bool], timeout: float = 60, what: str = "") -> None:
@@ -103,8 +106,8 @@ def invoke_all(client: Any, name: str, qualifier: str | None = None) -> dict[str
     return answer
 
 
-def versions_running(name: str) -> list[str]:
-    return sorted(c["labels"]["lambdafleet.version"] for c in function_containers(name))
+def versions_running(endpoint: str, name: str) -> list[str]:
+    return sorted(env["version"] for env in function_containers(endpoint, name))
 
 
 def test_provisioned_version_runs_before_any_invocation(cluster: UpCluster) -> None:
@@ -119,7 +122,7 @@ def test_provisioned_version_runs_before_any_invocation(cluster: UpCluster) -> N
     assert ready["AllocatedProvisionedConcurrentExecutions"] == 1
     assert ready["AvailableProvisionedConcurrentExecutions"] == 1
     # Started ahead of time: a container exists before any invocation.
-    assert versions_running(name) == [version]
+    assert versions_running(cluster.endpoint, name) == [version]
 
     # The version's invocations run in it: warm, no new container.
     for _ in range(3):
@@ -127,10 +130,14 @@ def test_provisioned_version_runs_before_any_invocation(cluster: UpCluster) -> N
             "init": "provisioned-concurrency",
             "version": version,
         }
-    assert versions_running(name) == [version]
+    assert versions_running(cluster.endpoint, name) == [version]
 
     client.delete_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
-    eventually(lambda: not function_containers(name), 30, "provisioned containers removed")
+    eventually(
+        lambda: not function_containers(cluster.endpoint, name),
+        30,
+        "provisioned containers removed",
+    )
     # Afterwards the version runs on demand.
     assert invoke(client, name, version)["init"] == "on-demand"
 
@@ -144,7 +151,7 @@ def test_provisioned_concurrency_moves_with_the_alias(cluster: UpCluster) -> Non
         FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
     )
     wait_ready(client, name, "live")
-    assert versions_running(name) == [first]
+    assert versions_running(cluster.endpoint, name) == [first]
     assert invoke(client, name, "live") == {"init": "provisioned-concurrency", "version": first}
 
     second = publish(client, name, marker="two")
@@ -153,13 +160,17 @@ def test_provisioned_concurrency_moves_with_the_alias(cluster: UpCluster) -> Non
     moving = client.get_provisioned_concurrency_config(FunctionName=name, Qualifier="live")
     assert moving["Status"] in ("IN_PROGRESS", "READY")
     wait_ready(client, name, "live")
-    eventually(lambda: versions_running(name) == [second], 30, "moved to the new version")
+    eventually(
+        lambda: versions_running(cluster.endpoint, name) == [second], 30, "moved to the new version"
+    )
     assert invoke(client, name, "live") == {"init": "provisioned-concurrency", "version": second}
-    assert versions_running(name) == [second]
+    assert versions_running(cluster.endpoint, name) == [second]
 
     # Deleting the alias deletes its config, and so its environments.
     client.delete_alias(FunctionName=name, Name="live")
-    eventually(lambda: not function_containers(name), 30, "alias's containers removed")
+    eventually(
+        lambda: not function_containers(cluster.endpoint, name), 30, "alias's containers removed"
+    )
 
 
 def test_a_version_invoked_directly_runs_in_its_alias_provisioned_environment(
@@ -179,7 +190,7 @@ def test_a_version_invoked_directly_runs_in_its_alias_provisioned_environment(
         FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
     )
     wait_ready(client, name, "live")
-    assert versions_running(name) == [version]
+    assert versions_running(cluster.endpoint, name) == [version]
     unqualified = client.get_function_configuration(FunctionName=name)["FunctionArn"]
 
     through_alias = invoke_all(client, name, "live")
@@ -196,7 +207,7 @@ def test_a_version_invoked_directly_runs_in_its_alias_provisioned_environment(
             "arn": f"{unqualified}:{version}",
             "environment": through_alias["environment"],
         }
-        assert versions_running(name) == [version]
+        assert versions_running(cluster.endpoint, name) == [version]
     # And the alias again, after the version: still its ARN, same environment.
     assert invoke_all(client, name, "live") == through_alias
 
@@ -208,7 +219,7 @@ def test_a_version_invoked_directly_runs_in_its_alias_provisioned_environment(
     assert named["arn"] == f"{unqualified}:$LATEST"
     # ... and one environment serves both.
     assert named["environment"] == latest["environment"]
-    assert versions_running(name) == ["$LATEST", version]
+    assert versions_running(cluster.endpoint, name) == ["$LATEST", version]
     client.delete_alias(FunctionName=name, Name="live")
 
 
@@ -239,12 +250,12 @@ def test_provisioned_environments_outlive_the_keepalive(short_keepalive: str) ->
     )
     wait_ready(client, name, version)
     assert invoke(client, name)["init"] == "on-demand"  # $LATEST: on demand
-    assert versions_running(name) == ["$LATEST", version]
+    assert versions_running(short_keepalive, name) == ["$LATEST", version]
     # The on-demand one is reaped after the keep-alive; the provisioned one stays.
-    eventually(lambda: versions_running(name) == [version], 30, "on-demand reaped")
+    eventually(lambda: versions_running(short_keepalive, name) == [version], 30, "on-demand reaped")
     time.sleep(2.5)
-    assert versions_running(name) == [version]
+    assert versions_running(short_keepalive, name) == [version]
     status = client.get_provisioned_concurrency_config(FunctionName=name, Qualifier=version)
     assert status["Status"] == "READY"
     assert invoke(client, name, version)["init"] == "provisioned-concurrency"
-    assert versions_running(name) == [version]
+    assert versions_running(short_keepalive, name) == [version]

@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from cluster import ROLE, containers, create_echo, zip_bytes
+from cluster import ROLE, containers, create_echo, environments, zip_bytes
+from conftest import UpCluster
 
 
 def name() -> str:
@@ -46,17 +48,33 @@ def test_create_wait_invoke_returns_handler_value(client: Any) -> None:
     assert body["user"] == 993
 
 
-def test_warm_container_is_reused_and_labelled(client: Any) -> None:
+def test_warm_container_is_reused_and_labelled(cluster: UpCluster, client: Any) -> None:
     fn = name()
     create_echo(client, fn)
     for _ in range(3):
         assert client.invoke(FunctionName=fn, Payload=b"{}")["StatusCode"] == 200
     arn = client.get_function(FunctionName=fn)["Configuration"]["FunctionArn"]
-    found = containers(label=f"lambdafleet.function={arn}")
+    found = environments(cluster.endpoint, fn)
     assert len(found) == 1, "three sequential invocations share one warm environment"
-    labels = found[0]["labels"]
-    assert labels["lambdafleet.worker"].startswith("up-")
-    assert labels["lambdafleet.function"] == arn
+    (env,) = found
+    assert env["function_arn"] == arn and env["version"] == "$LATEST"
+    # Its counts are as of the worker's last heartbeat (one a third of the TTL).
+    deadline = time.monotonic() + 15
+    while (env["invocations"], env["state"]) != (3, "ENVIRONMENT_STATE_READY"):
+        assert time.monotonic() < deadline, env
+        time.sleep(0.2)
+        (env,) = environments(cluster.endpoint, fn)
+    # On the daemon: the worker's label, and a name that says whose it is,
+    # whether it was created for the function or bound from the pre-started
+    # pool (whose containers cannot be given the function's label later).
+    (container,) = [
+        c for c in containers(label="lambdafleet.worker") if c["id"] == env["container_id"]
+    ]
+    assert container["labels"]["lambdafleet.worker"] == env["worker_id"]
+    assert env["worker_id"].startswith("up-")
+    assert container["name"] == f"lambdafleet-{env['worker_id']}-{fn}-{env['environment_id'][:8]}"
+    if not env["prestarted"]:
+        assert container["labels"]["lambdafleet.function"] == arn
 
 
 def test_get_list_delete_shapes(client: Any) -> None:

@@ -16,7 +16,16 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from cluster import CLIENTS, ROLE, Process, containers, free_port, wait_healthy, zip_bytes
+from cluster import (
+    CLIENTS,
+    ROLE,
+    Process,
+    containers,
+    environments,
+    free_port,
+    wait_healthy,
+    zip_bytes,
+)
 
 TTL_MS = 2000
 
@@ -222,11 +231,7 @@ def test_hung_worker_answers_service_error_within_the_ttl(split: Split) -> None:
     call = Call(lambda: invoke(client, name, sleep=8))
     time.sleep(3.0)  # past the cold start
     # Which worker runs it: the one with the function's container.
-    running = [
-        c["labels"]["lambdafleet.worker"]
-        for c in split.containers()
-        if c["labels"].get("lambdafleet.function", "").endswith(f":{name}")
-    ]
+    running = [env["worker_id"] for env in environments(split.endpoint, name)]
     assert len(running) == 1, running
     hung = split.workers[running[0]]
     assert hung.proc is not None

@@ -27,6 +27,7 @@ from . import runtime_api
 from .backends import FakeBackend, FakeImages, Images, Sandboxes
 from .code_cache import CodeCache
 from .containers import Containers
+from .environment import describe
 from .images import ImageResolver
 from .pool import Pool
 from .prestart import ENV_VAR as PRESTART_ENV
@@ -118,10 +119,10 @@ class Worker:
         )
         self.pool.runtime_api_port = port
         # Fake sandboxes run no runtime to pre-start: no pool with them.
-        sizes = parse_config(os.environ.get(PRESTART_ENV)) if self.fake is None else {}
-        if sizes:
+        config = parse_config(os.environ.get(PRESTART_ENV)) if self.fake is None else None
+        if config is not None and config.enabled:
             self.prestart = Prestart(
-                sizes=sizes,
+                config=config,
                 containers=self.containers,
                 images=self.images,
                 start_slots=self.pool.start_slots,
@@ -130,6 +131,7 @@ class Worker:
                 room=self.pool.room,
             )
             self.pool.prestart = self.prestart
+            self.prestart.on_change = self._send_heartbeat
         self.containers.watch_exits(self.pool.on_container_exit)
         if self.fake is not None:
             self.memory_mb = self.fake.config.memory_mb
@@ -138,10 +140,8 @@ class Worker:
                 lambda: int(self.client.info().get("MemTotal", 0)) // (1024 * 1024)
             )
         if self.prestart is not None:
-            # The pool holds this much at all times (a taken container is
-            # replaced), so placement is offered only the rest.
-            self.memory_mb = max(0, self.memory_mb - self.prestart.reserved_mb)
             self.prestart.start()
+        self.pool.on_change = self._environments_changed
         self._tasks = [
             asyncio.create_task(self._session_loop(), name="session"),
             asyncio.create_task(self._reap_loop(), name="keepalive"),
@@ -228,12 +228,10 @@ class Worker:
         async def heartbeat_loop() -> None:
             while True:
                 await asyncio.sleep(ttl_ms / 3000)
-                outbox.put_nowait(
-                    apb.ConnectRequest(
-                        heartbeat=apb.Heartbeat(running_environments=len(self.pool.environments))
-                    )
-                )
+                outbox.put_nowait(apb.ConnectRequest(heartbeat=self._heartbeat()))
 
+        # The first heartbeat of a session lists everything at once.
+        outbox.put_nowait(apb.ConnectRequest(heartbeat=self._heartbeat()))
         tasks = [asyncio.create_task(write_loop()), asyncio.create_task(heartbeat_loop())]
         work = self._work
         self._outbox = outbox
@@ -269,6 +267,28 @@ class Worker:
             for t in tasks:
                 t.cancel()
             call.cancel()
+
+    def _environments_changed(self) -> None:
+        self._send_heartbeat()
+        if self.prestart is not None:
+            self.prestart.wake()  # room for the pool may have changed
+
+    def _send_heartbeat(self) -> None:
+        """An environment started or stopped: say so now, ahead of the
+        result of the invocation that started it (the stream keeps order),
+        so the control plane's view is current when its caller is answered."""
+        if self._outbox is not None:
+            self._outbox.put_nowait(apb.ConnectRequest(heartbeat=self._heartbeat()))
+
+    def _heartbeat(self) -> apb.Heartbeat:
+        environments = [describe(env) for env in self.pool.environments]
+        pre = self.prestart
+        return apb.Heartbeat(
+            running_environments=len(environments),
+            environments=environments,
+            prestarted=len(pre.idle) if pre is not None else 0,
+            prestarted_memory_mb=pre.held_mb if pre is not None else 0,
+        )
 
     async def _invoke(
         self, assignment: apb.InvokeAssignment, outbox: asyncio.Queue[apb.ConnectRequest]

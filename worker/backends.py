@@ -51,6 +51,8 @@ class Sandboxes(Protocol):
 
     async def put_archive(self, container_id: str, path: str, tar: bytes) -> None: ...
 
+    async def rename(self, container_id: str, name: str) -> None: ...
+
     async def remove(self, container_id: str) -> None: ...
 
     async def remove_all(self) -> int: ...
@@ -231,6 +233,9 @@ class FakeSandboxes:
 
     async def put_archive(self, container_id: str, path: str, tar: bytes) -> None:
         # Fake sandboxes run no code; workers with them keep no pre-started pool.
+        pass
+
+    async def rename(self, container_id: str, name: str) -> None:
         pass
 
     async def remove(self, container_id: str) -> None:

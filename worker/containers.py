@@ -95,6 +95,9 @@ class Containers:
 
         await asyncio.to_thread(run)
 
+    async def rename(self, container_id: str, name: str) -> None:
+        await asyncio.to_thread(self.client.api.rename, container_id, name)
+
     async def remove(self, container_id: str) -> None:
         def run() -> None:
             try:

@@ -72,6 +72,9 @@ class Environment:
         self.cold = True
         # Started ahead of time for provisioned concurrency (worker/provisioned.py).
         self.provisioned = False
+        # Began as a pre-started container (worker/prestart.py).
+        self.prestarted = bool(env_id)
+        self.invocations = 0
         self.last_used = time.monotonic()
         self.started = asyncio.get_running_loop().create_future()
         self._waiter: asyncio.Future[Invocation] | None = None
@@ -82,6 +85,7 @@ class Environment:
 
     def invoke(self, invocation: Invocation) -> None:
         self.status = Status.INVOKING
+        self.invocations += 1
         self.current = invocation
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(invocation)
@@ -148,6 +152,29 @@ class Environment:
         self.status = Status.READY
         self.last_used = time.monotonic()
         return True
+
+
+_STATES = {
+    Status.STARTING: apb.ENVIRONMENT_STATE_STARTING,
+    Status.READY: apb.ENVIRONMENT_STATE_READY,
+    Status.INVOKING: apb.ENVIRONMENT_STATE_INVOKING,
+}
+
+
+def describe(env: Environment) -> apb.EnvironmentStatus:
+    """What a heartbeat says of an environment."""
+    return apb.EnvironmentStatus(
+        environment_id=env.id,
+        function_arn=env.spec.function_arn,
+        version=env.spec.version,
+        container_id=env.container_id,
+        state=_STATES.get(env.status, apb.ENVIRONMENT_STATE_UNSPECIFIED),
+        provisioned=env.provisioned,
+        prestarted=env.prestarted,
+        memory_mb=env.spec.memory_size,
+        runtime=env.spec.runtime,
+        invocations=env.invocations,
+    )
 
 
 def error_document(payload: bytes, error_type: str) -> bytes:

@@ -64,6 +64,9 @@ class Pool:
         self._start_slots = asyncio.Semaphore(max(1, max_concurrent_starts))
         # Pre-started containers that matching cold starts take (set by the agent).
         self.prestart: Prestart | None = None
+        # Told when an environment starts or stops (the agent then sends a
+        # heartbeat, so the control plane's view of this worker is current).
+        self.on_change: Callable[[], None] = lambda: None
 
     @property
     def start_slots(self) -> asyncio.Semaphore:
@@ -199,7 +202,11 @@ class Pool:
             raise
         pre: Prestarted | None = None
         if self.prestart is not None:
-            pre = self.prestart.take(bucket_for(spec, image))
+            bucket = bucket_for(spec, image)
+            pre = self.prestart.take(bucket)
+            if not provisioned:
+                # A cold start of this bucket: the pool learns what is popular.
+                self.prestart.cold_start(bucket)
         env = Environment(spec, environment_key(spec), pre.id if pre is not None else "")
         env.provisioned = provisioned
         # Its init runs before any invocation: none of them is a cold start.
@@ -236,6 +243,7 @@ class Pool:
             raise
         finally:
             self._starting -= 1
+        self.on_change()
         log.info(
             "environment.started",
             environment=env.id,
@@ -255,6 +263,14 @@ class Pool:
         self.by_container[env.container_id] = env
         await self.containers.put_archive(pre.container_id, "/var/task", code_tar)
         pre.bind(env.spec.handler, self._environment(env.spec, env))
+        # Labels cannot change, but the name can: `docker ps` then names the
+        # function as for any other environment (the status API says which
+        # function each container runs). While the runtime starts, not before.
+        name = _container_name(self.containers.worker_id, env.spec.function_name, env.id)
+        try:
+            await self.containers.rename(pre.container_id, name)
+        except Exception as exc:
+            log.warning("environment.rename_failed", environment=env.id, error=repr(exc))
 
     def _environment(self, spec: apb.FunctionSpec, env: Environment) -> dict[str, str]:
         today = datetime.now(UTC).strftime("%Y/%m/%d")
@@ -297,6 +313,7 @@ class Pool:
             except Exception as exc:
                 log.warning("environment.remove_failed", environment=env.id, error=repr(exc))
         log.info("environment.stopped", environment=env.id, reason=reason)
+        self.on_change()
         if self.on_discard is not None:
             self.on_discard(env)
 

@@ -82,32 +82,69 @@ class PrestartConfigError(ValueError):
     pass
 
 
-def parse_config(raw: str | None) -> dict[tuple[str, int], int]:
-    """`python3.11:128=2,python3.11:512=1` -> {("python3.11", 128): 2, ...}.
+# The default: learn the popular buckets. Each bucket that has an on-demand
+# cold start on this worker keeps AUTO_COUNT containers ready, for the
+# AUTO_BUCKETS buckets cold-started most recently. So a worker holds nothing
+# for runtimes nobody uses and builds no image ahead of a function, and the
+# second function of a runtime and memory size, or a burst, or the first
+# invocation after the keep-alive reaped an environment, skips creation.
+AUTO_COUNT = 2
+AUTO_BUCKETS = 2
 
-    Unset or empty: no pool. Not on by default: a bound container keeps the
-    labels it was created with (Docker cannot relabel), so it carries no
-    lambdafleet.function label, and tools finding a function's containers by
-    label would miss it; and idle containers cost memory a user did not ask for.
-    """
+
+@dataclass(frozen=True)
+class PrestartConfig:
+    """Fixed pool sizes per (runtime, memory), and how many containers each
+    learned bucket keeps (0: learning off)."""
+
+    sizes: dict[tuple[str, int], int] = field(default_factory=dict)
+    auto_count: int = 0
+    auto_buckets: int = AUTO_BUCKETS
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.sizes) or self.auto_count > 0
+
+
+def parse_config(raw: str | None) -> PrestartConfig:
+    """`python3.11:128=2,python3.11:512=1`: fixed pools; `auto` (the default
+    when unset) or `auto=N`: learned pools of N; `off` or `0`: none. Fixed
+    and learned combine: `auto,python3.11:512=1`."""
+    if raw is None:
+        return PrestartConfig(auto_count=AUTO_COUNT)
     sizes: dict[tuple[str, int], int] = {}
-    for part in (raw or "").split(","):
+    auto = 0
+    for part in raw.split(","):
         part = part.strip()
-        if not part:
+        if not part or part.lower() in ("off", "0", "none"):
             continue
+        what, _, count = part.partition("=")
         try:
-            what, _, count = part.partition("=")
-            runtime, _, memory = what.strip().rpartition(":")
-            key, n = (runtime, int(memory)), int(count or "1")
+            n = int(count or (AUTO_COUNT if what.strip() == "auto" else 1))
         except ValueError:
-            key, n = ("", 0), -1
+            n = -1
+        if what.strip() == "auto" and n >= 0:
+            auto = n
+            continue
+        runtime, _, memory = what.strip().rpartition(":")
+        try:
+            key = (runtime, int(memory))
+        except ValueError:
+            key = ("", 0)
         if not key[0] or not 128 <= key[1] <= 10240 or n < 0:
             raise PrestartConfigError(
-                f"{ENV_VAR}: cannot read {part!r}; expected runtime:memory=count, "
-                "e.g. python3.11:128=2"
+                f"{ENV_VAR}: cannot read {part!r}; expected auto, off, or "
+                "runtime:memory=count, e.g. python3.11:128=2"
             )
         sizes[key] = sizes.get(key, 0) + n
-    return {k: n for k, n in sizes.items() if n > 0}
+    return PrestartConfig(sizes={k: n for k, n in sizes.items() if n > 0}, auto_count=auto)
+
+
+def learn(learned: list[Bucket], bucket: Bucket, keep: int) -> tuple[list[Bucket], list[Bucket]]:
+    """The learned buckets after a cold start of `bucket` (most recent
+    first, at most `keep`), and those that fell out."""
+    ordered = [bucket, *(b for b in learned if b != bucket)]
+    return ordered[:keep], ordered[keep:]
 
 
 def bucket_for(spec: apb.FunctionSpec, image: str) -> Bucket:
@@ -167,7 +204,7 @@ class Prestart:
     def __init__(
         self,
         *,
-        sizes: dict[tuple[str, int], int],
+        config: PrestartConfig,
         containers: Sandboxes,
         images: Images,
         start_slots: asyncio.Semaphore,
@@ -175,29 +212,70 @@ class Prestart:
         runtime_api_port: Callable[[], int],
         room: Callable[[], int],
     ) -> None:
-        self.sizes = sizes
+        self.config = config
         self.containers = containers
         self.images = images
         self.start_slots = start_slots
         self.runtime_api_host = runtime_api_host
         self.runtime_api_port = runtime_api_port
         self.room = room
-        self.targets: dict[Bucket, int] = {}
+        # The fixed pools, once their images are known.
+        self.fixed: dict[Bucket, int] = {}
+        # Buckets learned from cold starts, most recent first.
+        self.learned: list[Bucket] = []
         self.idle: dict[str, Prestarted] = {}  # by hostname
         # Taken but not yet told: its process may not have asked yet.
         self.claimed: dict[str, Prestarted] = {}
         self._starting: dict[Bucket, int] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._removing: set[asyncio.Task[None]] = set()
+        # Told when the pool's containers change (the agent sends a heartbeat).
+        self.on_change: Callable[[], None] = lambda: None
 
     @property
-    def reserved_mb(self) -> int:
-        """Memory the pool holds at all times when full: the worker offers
-        that much less to placement, since a bound container is replaced."""
-        return sum(memory * n for (_, memory), n in self.sizes.items())
+    def targets(self) -> dict[Bucket, int]:
+        targets = dict(self.fixed)
+        for bucket in self.learned:
+            targets[bucket] = max(targets.get(bucket, 0), self.config.auto_count)
+        return targets
+
+    @property
+    def held_mb(self) -> int:
+        """Memory the pool's containers hold now, started or starting: the
+        worker reports it, and placement offers only the rest."""
+        return sum(b.memory_mb * n for b, n in self.counts().items())
+
+    def cold_start(self, bucket: Bucket) -> None:
+        """An on-demand environment of `bucket` is starting: learn it."""
+        if not self.config.auto_count or bucket.image != local_image(bucket.runtime):
+            return  # official and mapped images bring their own entrypoint
+        self.learned, dropped = learn(self.learned, bucket, self.config.auto_buckets)
+        for pre in [p for p in self.idle.values() if p.bucket in dropped]:
+            if pre.bucket not in self.fixed:
+                self._drop(pre)
+                self._retire(pre)
+        self._wake.set()
+
+    def _retire(self, pre: Prestarted) -> None:
+        async def remove() -> None:
+            try:
+                await self.containers.remove(pre.container_id)
+            except Exception as exc:
+                log.warning(
+                    "prestart.remove_failed", container=pre.container_id[:12], error=repr(exc)
+                )
+
+        task = asyncio.get_running_loop().create_task(remove())
+        self._removing.add(task)
+        task.add_done_callback(self._removing.discard)
+
+    def wake(self) -> None:
+        """Look again at what to refill (room may have changed)."""
+        self._wake.set()
 
     def start(self) -> None:
-        if self.sizes:
+        if self.config.enabled:
             self._task = asyncio.create_task(self._run(), name="prestart")
 
     def lookup(self, hostname: str) -> Prestarted | None:
@@ -238,7 +316,7 @@ class Prestart:
         return have
 
     async def _resolve_targets(self) -> None:
-        for (runtime, memory), n in self.sizes.items():
+        for (runtime, memory), n in self.config.sizes.items():
             try:
                 image = await self.images.ensure(runtime)
             except Exception as exc:
@@ -248,7 +326,7 @@ class Prestart:
                 # An official or user-mapped image: its entrypoint is its own.
                 log.info("prestart.skipped", runtime=runtime, image=image)
                 continue
-            self.targets[Bucket(runtime, memory, image=image)] = n
+            self.fixed[Bucket(runtime, memory, image=image)] = n
 
     async def _run(self) -> None:
         await self._resolve_targets()
@@ -285,6 +363,7 @@ class Prestart:
                     code_tar=b"",
                 )
             self.idle[pre.hostname] = pre
+            self.on_change()
         except Exception as exc:
             log.warning("prestart.failed", bucket=str(bucket), error=repr(exc))
             await asyncio.sleep(1.0)  # a broken daemon is not hammered
@@ -298,3 +377,4 @@ class Prestart:
                 await self._task
         for pre in [*self.idle.values(), *self.claimed.values()]:
             self._drop(pre)
+        await asyncio.gather(*self._removing, return_exceptions=True)
