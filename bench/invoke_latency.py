@@ -3,11 +3,15 @@
 Starts control plane, gateway and one worker as separate processes (as they
 run across hosts), creates an echo function, and prints a table:
 
-    python bench/invoke_latency.py [--warm 500] [--cold 12] [--prestart 2]
+    python bench/invoke_latency.py [--warm 500] [--cold 12] [--prestart auto|N|off]
 
 Cold starts are measured twice, each time on a fresh cluster: without a
-pre-started pool, then with LAMBDAFLEET_PRESTART=python3.11:128=N (N is
---prestart; 0 skips that run).
+pre-started pool (LAMBDAFLEET_PRESTART=off), then with the pool: by default
+as a worker runs it (LAMBDAFLEET_PRESTART unset: the pool learns the bucket
+from one cold start, not counted), or with a fixed pool of N containers
+(--prestart N); --prestart off skips that run. Each measured cold start
+waits until the pool is full again, as in a fleet where cold starts of one
+bucket seldom follow each other within a refill's time.
 
 Targets are those of the performance issue; this prints them beside the
 figures measured here and never fails on a timing.
@@ -34,6 +38,7 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
+from lambdafleet.worker.prestart import AUTO_COUNT
 
 ECHO = "def handler(event, context):\n    return event\n"
 
@@ -44,12 +49,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(args: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+def start(
+    args: list[str], log: Path, env: dict[str, str] | None = None, inherit: bool = True
+) -> subprocess.Popen[bytes]:
+    """`inherit`: `env` adds to this process's environment; else it is all."""
     return subprocess.Popen(
         [sys.executable, "-m", "lambdafleet.cli", "--log-level", "warning", *args],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **(env or {})} if inherit else dict(env or {}),
     )
 
 
@@ -92,26 +100,13 @@ def create(client: Any, name: str) -> None:
     )
 
 
-def wait_pool(worker_prefix: str, size: int, timeout: float = 60) -> None:
-    """Until the worker's pool holds `size` containers: a cold start in a
-    real fleet rarely follows the previous one within a refill's time."""
+def wait_pool(endpoint: str, size: int, timeout: float = 60) -> None:
+    """Until the worker reports `size` idle pre-started containers."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        out = subprocess.run(
-            [
-                "docker",
-                "ps",
-                "-q",
-                "--filter",
-                "label=lambdafleet.prestart",
-                "--filter",
-                f"label=lambdafleet.worker={worker_prefix}",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        if len(out) >= size:
+        with urllib.request.urlopen(f"{endpoint}/_fleet/status", timeout=5) as r:
+            workers = json.loads(r.read())["workers"]
+        if workers and workers[0]["prestarted"] >= size:
             return
         time.sleep(0.1)
     raise SystemExit(f"the pre-started pool never reached {size}")
@@ -120,7 +115,7 @@ def wait_pool(worker_prefix: str, size: int, timeout: float = 60) -> None:
 class Cluster:
     """Control plane, gateway and one worker as separate processes."""
 
-    def __init__(self, work: Path, worker_env: dict[str, str]) -> None:
+    def __init__(self, work: Path, worker_env: dict[str, str], inherit: bool = True) -> None:
         work.mkdir(parents=True, exist_ok=True)
         cp_port, gw_port = free_port(), free_port()
         self.endpoint = f"http://127.0.0.1:{gw_port}"
@@ -153,6 +148,7 @@ class Cluster:
                 ],
                 work / "worker.log",
                 worker_env,
+                inherit,
             ),
         ]
 
@@ -178,6 +174,7 @@ class Cluster:
 
 
 def measure_cold(client: Any, n: int, payload: bytes, pool: tuple[str, int] | None) -> list[float]:
+    """`pool`: (endpoint, size) to wait for before each cold start."""
     cold: list[float] = []
     for i in range(n):
         cold_name = f"bench-cold-{uuid.uuid4().hex[:6]}-{i}"
@@ -198,13 +195,15 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=500)
     parser.add_argument("--cold", type=int, default=12)
     parser.add_argument(
-        "--prestart", type=int, default=2, help="pool size of the second cold-start run (0: none)"
+        "--prestart",
+        default="auto",
+        help="pool of the second cold-start run: auto (the default pool), N, or off",
     )
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="lambdafleet-bench-"))
     payload = json.dumps({"bench": True}).encode()
-    cluster = Cluster(work / "plain", {"LAMBDAFLEET_PRESTART": ""})
+    cluster = Cluster(work / "plain", {"LAMBDAFLEET_PRESTART": "off"})
     try:
         client = cluster.client()
         name = f"bench-echo-{uuid.uuid4().hex[:6]}"
@@ -224,13 +223,20 @@ def main() -> None:
         cluster.stop()
 
     pooled: list[float] = []
-    if args.prestart > 0:
-        cluster = Cluster(
-            work / "prestart", {"LAMBDAFLEET_PRESTART": f"python3.11:128={args.prestart}"}
-        )
+    pool_label = ""
+    if args.prestart != "off":
+        env = {k: v for k, v in os.environ.items() if k != "LAMBDAFLEET_PRESTART"}
+        if args.prestart == "auto":
+            size, pool_label = AUTO_COUNT, f"default pool ({AUTO_COUNT})"
+        else:
+            size, pool_label = int(args.prestart), f"pool of {args.prestart}"
+            env["LAMBDAFLEET_PRESTART"] = f"python3.11:128={size}"
+        cluster = Cluster(work / "prestart", env, inherit=False)
         try:
             client = cluster.client()
-            pooled = measure_cold(client, args.cold, payload, (cluster.worker_id, args.prestart))
+            if args.prestart == "auto":
+                measure_cold(client, 1, payload, None)  # teaches the pool its bucket
+            pooled = measure_cold(client, args.cold, payload, (cluster.endpoint, size))
         finally:
             cluster.stop()
 
@@ -243,13 +249,13 @@ def main() -> None:
     if pooled:
         rows += [
             (
-                f"cold start, pool of {args.prestart}, p50",
+                f"cold start, {pool_label}, p50",
                 statistics.median(pooled),
                 100.0,
                 len(pooled),
             ),
             (
-                f"cold start, pool of {args.prestart}, p99",
+                f"cold start, {pool_label}, p99",
                 percentile(pooled, 99),
                 None,
                 len(pooled),

@@ -124,9 +124,11 @@ def test_update_lifecycle_matches_recorded_shapes(client: Any) -> None:
     for key in ("LastUpdateStatus", "LastUpdateStatusReason", "LastUpdateStatusReasonCode"):
         assert updated[key] == aws[key]
     assert updated["Environment"] == {"Variables": {"ENV_A": "a"}}
+    # AWS's get_function_response is of the finished update (Successful, no
+    # reason members): wait for it, or a loaded machine races the update.
+    wait_updated(client, fn)
     after = client.get_function(FunctionName=fn)
     same_keys(after, recorded(test, "get_function_response"))
-    wait_updated(client, fn)
     settled = client.get_function(FunctionName=fn)
     same_keys(settled, recorded(test, "get_function_response_postupdate"))
     assert settled["Configuration"]["LastUpdateStatus"] == "Successful"

@@ -223,6 +223,36 @@ def test_a_version_invoked_directly_runs_in_its_alias_provisioned_environment(
     client.delete_alias(FunctionName=name, Name="live")
 
 
+def test_an_event_through_the_alias_runs_in_its_provisioned_environment(
+    cluster: UpCluster,
+) -> None:
+    """Asynchronous invocations take the same leases as synchronous ones: an
+    Event through an alias with provisioned concurrency runs in the alias's
+    provisioned environment, and no on-demand one starts."""
+    client = cluster.client()
+    name = create_reporter(client)
+    version = publish(client, name)
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(client, name, "live")
+    (env,) = function_containers(cluster.endpoint, name)
+    assert env["provisioned"] is True and env["invocations"] == 0
+
+    for _ in range(2):
+        response = client.invoke(FunctionName=name, Qualifier="live", InvocationType="Event")
+        assert response["StatusCode"] == 202
+
+    def ran() -> bool:
+        envs = function_containers(cluster.endpoint, name)
+        assert [e["environment_id"] for e in envs] == [env["environment_id"]], envs
+        return bool(envs[0]["invocations"] == 2)
+
+    # Counts arrive with the worker's next heartbeat.
+    eventually(ran, 30, "both events ran in the provisioned environment")
+
+
 @pytest.fixture(scope="module")
 def short_keepalive(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A cluster whose idle on-demand environments stop after one second."""
