@@ -217,3 +217,18 @@ class TestWorkerRegistry:
             assert registry.live() == [new]
 
         asyncio.run(run())
+
+    def test_a_heartbeat_sets_what_status_shows_and_what_the_pool_holds(self) -> None:
+        async def run() -> None:
+            session = WorkerSession(apb.Register(worker_id="w", capacity=4, memory_mb=4096), 1000)
+            env = apb.EnvironmentStatus(environment_id="e", function_arn="arn", memory_mb=128)
+            session.on_heartbeat(
+                apb.Heartbeat(environments=[env], prestarted=2, prestarted_memory_mb=256)
+            )
+            assert session.environments == [env] and session.prestarted == 2
+            # Memory held by pre-started containers is not free for placement.
+            assert session.snapshot().free_memory_mb == 4096 - 256
+            session.on_heartbeat(apb.Heartbeat())
+            assert session.environments == [] and session.snapshot().free_memory_mb == 4096
+
+        asyncio.run(run())
