@@ -15,6 +15,9 @@ Only images lambdafleet builds (`lambdafleet/runtime:<runtime>`) are
 pre-started: official AWS images bring their own entrypoint, which knows
 nothing of binding, so their functions take the normal path.
 
+Which buckets: fixed ones from LAMBDAFLEET_PRESTART, and by default the
+ones this worker has cold-started most recently (learned, see AUTO_COUNT).
+
 The pure decisions (configuration, which bucket an invocation matches, what to
 refill) are module functions, tested directly; `Prestart` does the I/O.
 """
@@ -251,13 +254,19 @@ class Prestart:
         if not self.config.auto_count or bucket.image != local_image(bucket.runtime):
             return  # official and mapped images bring their own entrypoint
         self.learned, dropped = learn(self.learned, bucket, self.config.auto_buckets)
-        for pre in [p for p in self.idle.values() if p.bucket in dropped]:
-            if pre.bucket not in self.fixed:
-                self._drop(pre)
-                self._retire(pre)
+        retired = [
+            p for p in self.idle.values() if p.bucket in dropped and p.bucket not in self.fixed
+        ]
+        for pre in retired:
+            self._retire(pre)
+        if retired:
+            self.on_change()
         self._wake.set()
 
     def _retire(self, pre: Prestarted) -> None:
+        """Out of the pool, and its container removed in the background."""
+        self._drop(pre)
+
         async def remove() -> None:
             try:
                 await self.containers.remove(pre.container_id)
@@ -363,6 +372,8 @@ class Prestart:
                     code_tar=b"",
                 )
             self.idle[pre.hostname] = pre
+            if bucket not in self.targets:
+                self._retire(pre)  # forgotten while it started
             self.on_change()
         except Exception as exc:
             log.warning("prestart.failed", bucket=str(bucket), error=repr(exc))
