@@ -119,6 +119,15 @@ def build_parser() -> argparse.ArgumentParser:
     build = images_sub.add_parser("build", help="build local runtime images (offline)")
     build.add_argument("runtimes", nargs="*", default=["python3.11"])
     _add(build, "--docker-host", None, help="Docker daemon URL (default: DOCKER_HOST or local)")
+
+    from . import loadgen
+
+    loadgen.add_arguments(
+        sub.add_parser(
+            "bench",
+            help="drive invocations of a function and print their latency, throughput and errors",
+        )
+    )
     return parser
 
 
@@ -247,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level)
     if args.command == "images":
         return _images_build(args)
+    if args.command == "bench":
+        from . import loadgen
+
+        return loadgen.main(args)
     runners = {
         "up": _up,
         "control-plane": _control_plane,

@@ -1,0 +1,295 @@
+"""`lambdafleet bench`: a load generator for functions, in lambdafleet or
+in AWS Lambda itself.
+
+It speaks the Lambda Invoke API directly over keep-alive HTTP connections
+(aiohttp), each request signed with SigV4 as an SDK would sign it, so that
+on a machine shared with the system under test the generator costs as little
+as it can: boto3 spends about a millisecond of CPU per call, which would cap
+the rate it can drive well below what lambdafleet answers.
+
+Two ways to drive:
+- closed loop (the default): `--concurrency` callers, each invoking again as
+  soon as its answer arrives;
+- open loop (`--rate R`): invocations are due at a steady R per second, at
+  most `--concurrency` in flight; latency counts from when an invocation was
+  due, so a slow system is not hidden by callers waiting on it.
+
+Cold starts are told by the gateway's `Server-Timing: init` entry, or, with
+`--log-tail` (for AWS), by `Init Duration` in the REPORT line of the tail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .loadstats import (
+    Sample,
+    Summary,
+    function_error,
+    parse_duration,
+    progress_line,
+    render,
+    send_times,
+    summarise,
+)
+
+DEFAULT_DURATION_S = 10.0
+
+
+@dataclass(frozen=True)
+class Target:
+    endpoint: str
+    region: str
+    function: str
+    qualifier: str
+    payload: bytes
+    log_tail: bool
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("function", help="function name or ARN")
+    parser.add_argument("--qualifier", default="", help="version or alias")
+    payload = parser.add_mutually_exclusive_group()
+    payload.add_argument("--payload", default="{}", help="the event, as JSON")
+    payload.add_argument("--payload-file", help="a file holding the event")
+    parser.add_argument("--concurrency", type=int, default=8, help="invocations in flight")
+    parser.add_argument("--rate", type=float, help="invocations per second (open loop)")
+    parser.add_argument("--count", type=int, help="stop after this many invocations")
+    parser.add_argument(
+        "--duration", help=f"stop after this long, e.g. 30s (default {DEFAULT_DURATION_S:g}s)"
+    )
+    parser.add_argument("--warmup", type=int, default=0, help="invocations first, not counted")
+    parser.add_argument("--endpoint", default="http://localhost:4566", help="Lambda endpoint")
+    parser.add_argument("--region", default="us-east-1")
+    parser.add_argument(
+        "--log-tail", action="store_true", help="ask for LogType=Tail (cold starts on AWS)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--plot", help="write a latency-over-time picture to this PNG")
+
+
+def _credentials() -> Any:
+    """The caller's AWS credentials as an SDK finds them; any will do for
+    lambdafleet, so without any the generator signs as `test`."""
+    import botocore.credentials
+    import botocore.session
+
+    found = botocore.session.get_session().get_credentials()
+    return found or botocore.credentials.Credentials("test", "test")
+
+
+class Invoker:
+    """Signs and sends one invocation at a time; share it between callers."""
+
+    def __init__(self, target: Target, session: Any) -> None:
+        from botocore.auth import SigV4Auth
+
+        self.target = target
+        self.session = session
+        self.signer = SigV4Auth(_credentials(), "lambda", target.region)
+        name = urllib.parse.quote(target.function, safe="")
+        query = f"?Qualifier={urllib.parse.quote(target.qualifier)}" if target.qualifier else ""
+        self.url = f"{target.endpoint.rstrip('/')}/2015-03-31/functions/{name}/invocations{query}"
+        self.headers = {"X-Amz-Invocation-Type": "RequestResponse"}
+        if target.log_tail:
+            self.headers["X-Amz-Log-Type"] = "Tail"
+
+    def _signed_headers(self) -> dict[str, str]:
+        from botocore.awsrequest import AWSRequest
+
+        request = AWSRequest("POST", self.url, data=self.target.payload, headers=self.headers)
+        self.signer.add_auth(request)
+        return dict(request.headers.items())
+
+    async def invoke(self, started_s: float, t0: float) -> Sample:
+        """One invocation; `t0` is when it counts from (perf_counter)."""
+        import aiohttp
+
+        error, cold = "", False
+        try:
+            async with self.session.post(
+                self.url, data=self.target.payload, headers=self._signed_headers()
+            ) as response:
+                body = await response.read()
+                if response.status >= 300:
+                    kind = response.headers.get("x-amzn-ErrorType", "")
+                    error = kind.split(":", 1)[0] or f"HTTP {response.status}"
+                elif response.headers.get("X-Amz-Function-Error"):
+                    error = function_error(body)
+                cold = _cold_start(response.headers)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            error = type(exc).__name__
+        return Sample(started_s, (time.perf_counter() - t0) * 1000, error, cold)
+
+
+def _cold_start(headers: Any) -> bool:
+    timing = headers.get("Server-Timing", "")
+    if any(part.strip().startswith("init") for part in timing.split(",")):
+        return True
+    tail = headers.get("X-Amz-Log-Result")
+    if tail:
+        try:
+            return "Init Duration" in base64.b64decode(tail).decode(errors="replace")
+        except ValueError:
+            return False
+    return False
+
+
+async def run(
+    target: Target,
+    *,
+    concurrency: int,
+    rate: float | None,
+    count: int | None,
+    duration_s: float | None,
+    warmup: int = 0,
+    progress: bool = False,
+) -> tuple[list[Sample], float]:
+    """Drive invocations; answer the samples and the run's length (s)."""
+    import aiohttp
+
+    if count is None and duration_s is None:
+        duration_s = DEFAULT_DURATION_S
+    connector = aiohttp.TCPConnector(limit=concurrency, force_close=False)
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=960)
+    samples: list[Sample] = []
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        invoker = Invoker(target, session)
+        for _ in range(warmup):
+            await invoker.invoke(0.0, time.perf_counter())
+        start = time.perf_counter()
+        deadline = start + duration_s if duration_s is not None else None
+        reporter = asyncio.create_task(_report(samples, start)) if progress else None
+        try:
+            if rate is None:
+                await _closed_loop(invoker, samples, start, concurrency, count, deadline)
+            else:
+                await _open_loop(invoker, samples, start, concurrency, rate, count, deadline)
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+                print(file=sys.stderr)
+        return samples, time.perf_counter() - start
+
+
+async def _closed_loop(
+    invoker: Invoker,
+    samples: list[Sample],
+    start: float,
+    concurrency: int,
+    count: int | None,
+    deadline: float | None,
+) -> None:
+    issued = 0
+
+    async def caller() -> None:
+        nonlocal issued
+        while (count is None or issued < count) and (
+            deadline is None or time.perf_counter() < deadline
+        ):
+            issued += 1
+            t0 = time.perf_counter()
+            samples.append(await invoker.invoke(t0 - start, t0))
+
+    await asyncio.gather(*(caller() for _ in range(max(1, concurrency))))
+
+
+async def _open_loop(
+    invoker: Invoker,
+    samples: list[Sample],
+    start: float,
+    concurrency: int,
+    rate: float,
+    count: int | None,
+    deadline: float | None,
+) -> None:
+    if count is None:
+        assert deadline is not None
+        count = int((deadline - start) * rate)
+    slots = asyncio.Semaphore(max(1, concurrency))
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def one(due: float) -> None:
+        try:
+            samples.append(await invoker.invoke(due - start, due))
+        finally:
+            slots.release()
+
+    for offset in send_times(rate, count):
+        due = start + offset
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        await slots.acquire()  # all in flight: the next waits, its latency grows
+        task = asyncio.create_task(one(due))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+    await asyncio.gather(*tasks)
+
+
+async def _report(samples: list[Sample], start: float) -> None:
+    while True:
+        await asyncio.sleep(0.5)
+        line = progress_line(samples, time.perf_counter() - start)
+        print(f"\r{line}", end="", file=sys.stderr, flush=True)
+
+
+def main(args: argparse.Namespace) -> int:
+    payload = Path(args.payload_file).read_bytes() if args.payload_file else args.payload.encode()
+    target = Target(
+        endpoint=args.endpoint,
+        region=args.region,
+        function=args.function,
+        qualifier=args.qualifier,
+        payload=payload,
+        log_tail=args.log_tail,
+    )
+    try:
+        duration = parse_duration(args.duration) if args.duration else None
+    except ValueError as exc:
+        print(f"lambdafleet bench: {exc}", file=sys.stderr)
+        return 2
+    samples, elapsed = asyncio.run(
+        run(
+            target,
+            concurrency=args.concurrency,
+            rate=args.rate,
+            count=args.count,
+            duration_s=duration,
+            warmup=args.warmup,
+            progress=sys.stderr.isatty(),
+        )
+    )
+    summary = summarise(samples, elapsed)
+    summary.extra.update(
+        {
+            "function": args.function,
+            "qualifier": args.qualifier,
+            "concurrency": args.concurrency,
+            "rate": args.rate,
+        }
+    )
+    if args.plot:
+        from .loadplot import plot
+
+        plot(samples, Path(args.plot), title=_title(args, summary))
+    if args.json:
+        print(json.dumps(summary.as_json(), indent=2))
+    else:
+        print(render(summary, _title(args, summary)))
+    return 0
+
+
+def _title(args: argparse.Namespace, summary: Summary) -> str:
+    qualified = f"{args.function}:{args.qualifier}" if args.qualifier else args.function
+    drive = f"rate {args.rate:g}/s" if args.rate else "closed loop"
+    return f"{qualified}, concurrency {args.concurrency}, {drive}, {summary.count} invocations"
