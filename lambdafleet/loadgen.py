@@ -53,11 +53,18 @@ class Target:
     qualifier: str
     payload: bytes
     log_tail: bool
+    invocation_type: str = "RequestResponse"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("function", help="function name or ARN")
     parser.add_argument("--qualifier", default="", help="version or alias")
+    parser.add_argument(
+        "--invocation-type",
+        default="RequestResponse",
+        choices=["RequestResponse", "Event"],
+        help="Event: asynchronous invocations (a 202 is a success)",
+    )
     payload = parser.add_mutually_exclusive_group()
     payload.add_argument("--payload", default="{}", help="the event, as JSON")
     payload.add_argument("--payload-file", help="a file holding the event")
@@ -99,7 +106,7 @@ class Invoker:
         name = urllib.parse.quote(target.function, safe="")
         query = f"?Qualifier={urllib.parse.quote(target.qualifier)}" if target.qualifier else ""
         self.url = f"{target.endpoint.rstrip('/')}/2015-03-31/functions/{name}/invocations{query}"
-        self.headers = {"X-Amz-Invocation-Type": "RequestResponse"}
+        self.headers = {"X-Amz-Invocation-Type": target.invocation_type}
         if target.log_tail:
             self.headers["X-Amz-Log-Type"] = "Tail"
 
@@ -252,6 +259,7 @@ def main(args: argparse.Namespace) -> int:
         qualifier=args.qualifier,
         payload=payload,
         log_tail=args.log_tail,
+        invocation_type=args.invocation_type,
     )
     try:
         duration = parse_duration(args.duration) if args.duration else None

@@ -30,6 +30,8 @@ Lookup = Callable[[str], Environment | None]
 
 # The exit status a crashed fake sandbox reports, as a SIGKILLed process would.
 CRASH_EXIT_CODE = 137
+# A function's own environment variable that overrides LAMBDAFLEET_FAKE_RUN_MS.
+RUN_MS_VARIABLE = "LAMBDAFLEET_FAKE_RUN_MS"
 
 
 class Sandboxes(Protocol):
@@ -205,9 +207,12 @@ class FakeSandboxes:
                 # sandbox is being removed: either way this runtime is done.
                 return
             fate = outcome(self.rng, config)
+            # A function may set its own run time (a variable of its own),
+            # so one fleet can hold both quick and slow functions.
+            run_ms = float(env.spec.environment.get(RUN_MS_VARIABLE, config.run_ms))
             records.enter(records.in_flight, records.max_in_flight, worker)
             try:
-                await asyncio.sleep(config.run_ms / 1000)
+                await asyncio.sleep(run_ms / 1000)
             finally:
                 records.leave(records.in_flight, worker)
             records.runs.append(
