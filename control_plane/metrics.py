@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -48,6 +48,9 @@ DURATION_BUCKETS_S = (
     300.0,
     900.0,
 )
+# Text format 0.0.4, which every Prometheus scrapes; with only classic
+# metric names, the body is the same in the newer 1.0.0.
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _FUNCTION = ("account", "region", "function")
 _ENV_STATES = {
     apb.ENVIRONMENT_STATE_STARTING: "starting",
@@ -121,7 +124,7 @@ class FleetMetrics:
 
     def exposition(self) -> tuple[str, str]:
         """(text, content type) of one scrape."""
-        return generate_latest(self.registry).decode(), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry).decode(), CONTENT_TYPE
 
     # -- families -----------------------------------------------------------
 

@@ -225,7 +225,8 @@ function drawChart(seconds) {
   const plotW = width - pad.left - pad.right;
   const plotH = height - pad.top - pad.bottom;
   const n = Math.max(seconds.length, 1);
-  const maxCount = Math.max(1, ...seconds.map((s) => s.invocations));
+  // A count axis in whole steps of four gridlines.
+  const maxCount = Math.ceil(Math.max(1, ...seconds.map((s) => s.invocations)) / 4) * 4;
   const maxMs = Math.max(1, ...seconds.map((s) => s.p99_ms));
   const step = plotW / n;
   const y = (v, max) => pad.top + plotH - (v / max) * plotH;
@@ -241,7 +242,7 @@ function drawChart(seconds) {
     ctx.lineTo(pad.left + plotW, gy);
     ctx.stroke();
     ctx.textAlign = "right";
-    ctx.fillText(String(Math.round(maxCount * (1 - i / 4))), pad.left - 4, gy + 4);
+    ctx.fillText(String(maxCount * (1 - i / 4)), pad.left - 4, gy + 4);
     ctx.textAlign = "left";
     ctx.fillText(ms(maxMs * (1 - i / 4)), pad.left + plotW + 4, gy + 4);
   }
@@ -280,8 +281,15 @@ function drawChart(seconds) {
       drawing = true;
     });
     ctx.stroke();
+  }
+  ctx.textAlign = "left";
+  let legendX = pad.left + 6;
+  for (const [label, color] of [["ok", "#9db9ea"], ["errors", "#c93c37"], ["throttles", "#c98a00"], ["p50", "#1f8f4e"], ["p99", "#7a3fc4"]]) {
     ctx.fillStyle = color;
-    ctx.fillText(key.replace("_ms", ""), pad.left + plotW + 30, key === "p50_ms" ? height - 4 : pad.top + 8);
+    ctx.fillRect(legendX, pad.top + 2, 10, 10);
+    ctx.fillStyle = "#1d2330";
+    ctx.fillText(label, legendX + 13, pad.top + 11);
+    legendX += ctx.measureText(label).width + 28;
   }
 }
 
