@@ -163,12 +163,12 @@ class FleetMetrics:
             labels=list(_FUNCTION),
         )
         bounds = [*(repr(b) for b in DURATION_BUCKETS_S), "+Inf"]
-        for function, histogram in sorted(self._durations.items()):
+        for labels, histogram in sorted(self._durations.items()):
             cumulative, running = [], 0
             for bound, count in zip(bounds, histogram.counts, strict=True):
                 running += count
                 cumulative.append((bound, float(running)))
-            durations.add_metric(list(function), cumulative, sum_value=histogram.total)
+            durations.add_metric(list(labels), cumulative, sum_value=histogram.total)
         yield durations
 
         cold = CounterMetricFamily(
@@ -176,8 +176,8 @@ class FleetMetrics:
             "Invocations for which a new environment was started.",
             labels=list(_FUNCTION),
         )
-        for function, count in sorted(self._cold_starts.items()):
-            cold.add_metric(list(function), count)
+        for labels, cold_count in sorted(self._cold_starts.items()):
+            cold.add_metric(list(labels), cold_count)
         yield cold
 
         if self._cluster is not None:

@@ -79,8 +79,9 @@ def error_type(result: apb.InvokeResult) -> str:
         document = json.loads(result.payload)
     except ValueError:
         document = None
-    if isinstance(document, dict) and isinstance(document.get("errorType"), str):
-        return document["errorType"]
+    found = document.get("errorType") if isinstance(document, dict) else None
+    if isinstance(found, str) and found:
+        return found
     return result.function_error or "Unhandled"
 
 

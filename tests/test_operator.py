@@ -120,7 +120,7 @@ def test_metrics_count_every_kind_of_invocation(cluster: UpCluster, client: Any)
         for s in everything["lambdafleet_environments"]
         if s.labels["state"] in ("ready", "invoking")
     )
-    assert ready >= 2  # at least one environment of each function
+    assert ready >= 1  # the warm environment of `ok`, at least
 
 
 def test_recent_invocations_say_how_each_ended(cluster: UpCluster, client: Any) -> None:

@@ -65,18 +65,28 @@ function renderSummary(snap) {
 function renderWorkers(status) {
   const rows = status.workers.map((w) => {
     const used = w.capacity ? Math.min(1, w.in_flight / w.capacity) : 0;
-    const envs = w.environments.map((env) =>
-      el(
-        "span",
-        {
-          class: "env",
-          title: `${env.function_arn} ${env.version} · ${env.runtime} ${env.memory_mb} MB · ` +
-            `${env.invocations} invocations · container ${String(env.container_id).slice(0, 12)}`,
-        },
-        badge(`${fnName(env.function_arn)}:${env.version}`, envState(env)),
-        env.provisioned ? " P" : "",
-      ),
-    );
+    // One badge per function version, with its environments by state.
+    const groups = new Map();
+    for (const env of w.environments) {
+      const key = `${fnName(env.function_arn)}:${env.version}`;
+      const group = groups.get(key) || { states: {}, provisioned: 0, invocations: 0, runtime: env.runtime, memory: env.memory_mb };
+      const state = envState(env);
+      group.states[state] = (group.states[state] || 0) + 1;
+      group.provisioned += env.provisioned ? 1 : 0;
+      group.invocations += Number(env.invocations);
+      groups.set(key, group);
+    }
+    const envs = [...groups.entries()].sort().map(([key, g]) => {
+      const states = Object.entries(g.states).map(([state, n]) => `${n} ${state}`).join(", ");
+      const busiest = g.states.starting ? "starting" : g.states.invoking ? "invoking" : "ready";
+      return el(
+        "div",
+        { class: "env", title: `${g.runtime} ${g.memory} MB · ${g.invocations} invocations` },
+        badge(key, busiest),
+        ` ${states}`,
+        g.provisioned ? el("span", { class: "muted" }, ` (${g.provisioned} provisioned)`) : null,
+      );
+    });
     return el(
       "tr",
       { dataset: { workerId: w.worker_id } },
