@@ -42,6 +42,14 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def invoke(client: Any, **params: Any) -> dict[str, Any]:
+    """Invoke and read the payload, which returns the connection to the
+    client's pool (an unread one leaks its socket)."""
+    response: dict[str, Any] = client.invoke(**params)
+    response["Payload"] = response["Payload"].read()
+    return response
+
+
 class Console:
     """Errors the page reported: console errors and uncaught exceptions."""
 
@@ -89,7 +97,7 @@ def test_dashboard_shows_the_cluster_live(
     page.locator(f'#functions tr[data-function="{name}"]').wait_for(timeout=10_000)
     assert page.locator("#connection").inner_text() == "live"
 
-    response = client.invoke(FunctionName=name, Payload=b'{"from": "the test"}')
+    response = invoke(client, FunctionName=name, Payload=b'{"from": "the test"}')
     request_id = response["ResponseMetadata"]["RequestId"]
     invoked = time.monotonic()
     row = page.locator(f'#recent tr[data-request-id="{request_id}"]')
@@ -105,7 +113,7 @@ def test_dashboard_shows_the_cluster_live(
         create_echo(client, other)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         calls = [
-            pool.submit(client.invoke, FunctionName=names[i % len(names)], Payload=b"{}")
+            pool.submit(invoke, client, FunctionName=names[i % len(names)], Payload=b"{}")
             for i in range(60)
         ]
         page.locator(f'#functions tr[data-function="{names[-1]}"]').wait_for(timeout=10_000)
@@ -120,9 +128,8 @@ def test_dashboard_shows_the_cluster_live(
 
     # An invocation's logs open under it: from /_fleet/logs when the
     # gateway serves them, "no logs" otherwise.
-    first = page.locator("#recent tr.inv").first
-    clicked = first.get_attribute("data-request-id")
-    first.click()
+    clicked = page.locator("#recent tr.inv").first.get_attribute("data-request-id")
+    page.locator(f'#recent tr.inv[data-request-id="{clicked}"]').first.click()
     logs = page.locator(f'#recent tr.logs[data-logs-for="{clicked}"]')
     logs.wait_for(timeout=5_000)
     page.wait_for_function(

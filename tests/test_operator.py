@@ -23,6 +23,14 @@ from prometheus_client.parser import text_string_to_metric_families
 FAILING_HANDLER = "def handler(event, context):\n    raise ValueError('no')\n"
 
 
+def invoke(client: Any, **params: Any) -> dict[str, Any]:
+    """Invoke and read the payload, which returns the connection to the
+    client's pool (an unread one leaks its socket)."""
+    response: dict[str, Any] = client.invoke(**params)
+    response["Payload"] = response["Payload"].read()
+    return response
+
+
 def get(cluster: UpCluster, path: str) -> tuple[str, str]:
     with urllib.request.urlopen(f"{cluster.endpoint}{path}", timeout=10) as response:
         return response.headers["Content-Type"], response.read().decode()
@@ -85,12 +93,12 @@ def test_metrics_count_every_kind_of_invocation(cluster: UpCluster, client: Any)
         FunctionName=failing, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
     )
     for _ in range(3):
-        assert client.invoke(FunctionName=ok, Payload=b"{}")["StatusCode"] == 200
-    client.invoke(FunctionName=ok, Payload=b"{}", InvocationType="Event")
-    assert client.invoke(FunctionName=failing, Payload=b"{}")["FunctionError"] == "Unhandled"
+        assert invoke(client, FunctionName=ok, Payload=b"{}")["StatusCode"] == 200
+    invoke(client, FunctionName=ok, Payload=b"{}", InvocationType="Event")
+    assert invoke(client, FunctionName=failing, Payload=b"{}")["FunctionError"] == "Unhandled"
     client.put_function_concurrency(FunctionName=failing, ReservedConcurrentExecutions=0)
     with pytest.raises(ClientError) as throttled:
-        once(cluster).invoke(FunctionName=failing, Payload=b"{}")
+        invoke(once(cluster), FunctionName=failing, Payload=b"{}")
     assert throttled.value.response["Error"]["Code"] == "TooManyRequestsException"
 
     # The event runs after its 202: wait until it is counted.
@@ -128,8 +136,8 @@ def test_recent_invocations_say_how_each_ended(cluster: UpCluster, client: Any) 
     create_echo(client, name)
     client.publish_version(FunctionName=name)
     client.create_alias(FunctionName=name, Name="live", FunctionVersion="1")
-    first = client.invoke(FunctionName=name, Qualifier="live", Payload=b"{}")
-    second = client.invoke(FunctionName=name, Payload=b"{}")
+    first = invoke(client, FunctionName=name, Qualifier="live", Payload=b"{}")
+    second = invoke(client, FunctionName=name, Payload=b"{}")
     request_ids = [r["ResponseMetadata"]["RequestId"] for r in (first, second)]
 
     _, body = get(cluster, f"/_fleet/invocations?function={name}")
@@ -173,7 +181,7 @@ def test_status_command_shows_the_cluster(cluster: UpCluster, client: Any) -> No
     name = f"status-{uuid.uuid4().hex[:8]}"
     create_echo(client, name)
     client.put_function_concurrency(FunctionName=name, ReservedConcurrentExecutions=7)
-    client.invoke(FunctionName=name, Payload=b"{}")
+    invoke(client, FunctionName=name, Payload=b"{}")
 
     shown = run_status(cluster)
     assert shown.returncode == 0, shown.stderr
@@ -204,3 +212,19 @@ def test_status_command_fails_clearly_without_a_gateway() -> None:
     )
     assert result.returncode == 1
     assert "cannot reach http://127.0.0.1:9/_fleet/status" in result.stderr
+
+
+def test_events_stream_one_snapshot_after_another(cluster: UpCluster) -> None:
+    request = urllib.request.Request(f"{cluster.endpoint}/_fleet/events")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"] == "text/event-stream"
+        snapshots: list[dict[str, Any]] = []
+        while len(snapshots) < 2:
+            line = response.readline().decode()
+            if line.startswith("data: "):
+                snapshots.append(json.loads(line.removeprefix("data: ")))
+    for snapshot in snapshots:
+        assert set(snapshot) == {"time_unix_ms", "status", "functions", "stats", "recent"}
+        assert snapshot["status"]["live_workers"] == 1
+        assert snapshot["stats"]["window_seconds"] == 60
+    assert snapshots[1]["time_unix_ms"] > snapshots[0]["time_unix_ms"]

@@ -8,6 +8,10 @@ const OUTCOME_PREFIX = "INVOCATION_OUTCOME_";
 const STATE_PREFIX = "ENVIRONMENT_STATE_";
 // Request ids whose logs row is open, with what it shows.
 const openLogs = new Map();
+// The row of each recent invocation, kept across snapshots (a finished
+// invocation never changes): re-rendering moves the same nodes, so a click
+// that spans a snapshot still lands on its row.
+const recentRows = new Map();
 let last = null;
 
 function el(tag, props, ...children) {
@@ -188,25 +192,36 @@ function toggleLogs(inv) {
   }
 }
 
+function invocationRow(inv) {
+  const result = outcome(inv);
+  const started = new Date(Number(inv.start_unix_ms));
+  return el(
+    "tr",
+    { class: "inv", dataset: { requestId: inv.request_id }, onclick: () => toggleLogs(inv) },
+    el("td", {}, started.toLocaleTimeString()),
+    el("td", {}, inv.function_name, inv.qualifier ? el("span", { class: "muted" }, `:${inv.qualifier}`) : null),
+    el("td", {}, inv.executed_version),
+    el("td", { class: "mono" }, inv.worker_id || "–"),
+    el("td", {}, ms(inv.duration_ms)),
+    el("td", { title: inv.error_type }, badge(result), inv.error_type ? ` ${inv.error_type}` : ""),
+    el("td", {}, inv.cold_start ? badge("cold", "starting") : "", inv.asynchronous ? badge("async", "invoking") : ""),
+    el("td", { class: "mono muted" }, inv.request_id),
+  );
+}
+
 function renderRecent(recent) {
   const rows = [];
+  const shown = new Set();
   for (const inv of recent) {
-    const result = outcome(inv);
-    const started = new Date(Number(inv.start_unix_ms));
-    rows.push(
-      el(
-        "tr",
-        { class: "inv", dataset: { requestId: inv.request_id }, onclick: () => toggleLogs(inv) },
-        el("td", {}, started.toLocaleTimeString()),
-        el("td", {}, inv.function_name, inv.qualifier ? el("span", { class: "muted" }, `:${inv.qualifier}`) : null),
-        el("td", {}, inv.executed_version),
-        el("td", { class: "mono" }, inv.worker_id || "–"),
-        el("td", {}, ms(inv.duration_ms)),
-        el("td", { title: inv.error_type }, badge(result), inv.error_type ? ` ${inv.error_type}` : ""),
-        el("td", {}, inv.cold_start ? badge("cold", "starting") : "", inv.asynchronous ? badge("async", "invoking") : ""),
-        el("td", { class: "mono muted" }, inv.request_id),
-      ),
-    );
+    // An event's attempts share a request id: key by id and start.
+    const key = `${inv.request_id}@${inv.start_unix_ms}`;
+    shown.add(key);
+    let row = recentRows.get(key);
+    if (!row) {
+      row = invocationRow(inv);
+      recentRows.set(key, row);
+    }
+    rows.push(row);
     if (openLogs.has(inv.request_id)) {
       rows.push(
         el(
@@ -217,6 +232,7 @@ function renderRecent(recent) {
       );
     }
   }
+  for (const key of recentRows.keys()) if (!shown.has(key)) recentRows.delete(key);
   if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: 8, class: "muted" }, "no invocations yet")));
   replaceRows($("#recent tbody"), rows);
 }
