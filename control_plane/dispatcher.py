@@ -190,6 +190,13 @@ class EventDispatcher:
             )
             return
         if _zero_reserved(self.store, scope, event):
+            self.scheduler.record_throttle(
+                scope,
+                api.FunctionConfiguration(function_name=event.function_name, version=event.version),
+                "" if event.unqualified else event.qualifier,
+                event.request_id,
+                asynchronous=True,
+            )
             self._finish(scope, event, retry.ZERO_RESERVED_CONCURRENCY, None)
             return
         try:
@@ -203,6 +210,7 @@ class EventDispatcher:
                 invoked_arn=function_arn(
                     scope, event.function_name, None if event.unqualified else event.qualifier
                 ),
+                asynchronous=True,
             )
         except LambdaError as exc:
             if exc.code == "ResourceNotFoundException":

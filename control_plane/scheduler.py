@@ -10,8 +10,10 @@ for one to free up, fairly, in arrival order.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
+from dataclasses import dataclass
 
 import structlog
 
@@ -25,7 +27,9 @@ from . import lifecycle
 from .api.concurrency import provisioned_configs, reservations
 from .api.resolve import function_arn, get_alias, is_version
 from .leases import Leases, Limits, Throttled
+from .metrics import FleetMetrics
 from .placement import place
+from .recent import Finished, Outcome, qualifier_of
 from .store import ResourceStore, Scope
 from .workers import WorkerGone, WorkerRegistry
 
@@ -62,12 +66,37 @@ def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpe
     )
 
 
+@dataclass
+class _Placed:
+    """Where an invocation ran, for its record (set once it is placed)."""
+
+    worker_id: str = ""
+
+
+def error_type(result: apb.InvokeResult) -> str:
+    """A function error's errorType, from the error document it answered."""
+    try:
+        document = json.loads(result.payload)
+    except ValueError:
+        document = None
+    found = document.get("errorType") if isinstance(document, dict) else None
+    if isinstance(found, str) and found:
+        return found
+    return result.function_error or "Unhandled"
+
+
 class Scheduler:
     def __init__(
-        self, store: ResourceStore, registry: WorkerRegistry, account_limit: int = 1000
+        self,
+        store: ResourceStore,
+        registry: WorkerRegistry,
+        account_limit: int = 1000,
+        metrics: FleetMetrics | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
+        # Every invocation that finishes here is counted (metrics.py).
+        self.metrics = metrics or FleetMetrics()
         # LAMBDA_LIMITS_CONCURRENT_EXECUTIONS: every account's concurrency.
         self.account_limit = account_limit
         self.leases = Leases()
@@ -201,6 +230,7 @@ class Scheduler:
         request_id: str,
         qualifier: str | None = None,
         invoked_arn: str | None = None,
+        asynchronous: bool = False,
     ) -> apb.InvokeResult:
         """Run one invocation and answer the worker's result. `qualifier`
         is the alias invoked, if any (for its provisioned concurrency);
@@ -208,30 +238,95 @@ class Scheduler:
         used. `invoked_arn` is the ARN the caller invoked, qualified as it
         was (the function sees it as context.invoked_function_arn); by
         default the configuration's. Throttles at once when no concurrency
-        is left (see leases.py)."""
+        is left (see leases.py). Every invocation is counted when it
+        finishes, `asynchronous` telling an event's attempt (metrics.py)."""
         name = config.function_name
+        invoked = invoked_arn or config.function_arn
+        started, started_unix_ms = time.monotonic(), int(time.time() * 1000)
+        placed = _Placed()
+
+        def finish(outcome: Outcome, error: str = "", cold_start: bool = False) -> None:
+            self.metrics.record(
+                Finished(
+                    request_id=request_id,
+                    account_id=scope.account_id,
+                    region=scope.region,
+                    function_name=name,
+                    qualifier=qualifier_of(invoked),
+                    executed_version=config.version or "$LATEST",
+                    worker_id=placed.worker_id,
+                    start_unix_ms=started_unix_ms,
+                    duration_s=time.monotonic() - started,
+                    outcome=outcome,
+                    error_type=error,
+                    cold_start=cold_start,
+                    asynchronous=asynchronous,
+                )
+            )
+
         try:
             lease = self.leases.acquire(
                 self.limits(scope), scope, name, qualifier or config.version or "$LATEST"
             )
         except Throttled as exc:
             log.info("invoke.throttled", function=name, reason=exc.reason)
+            finish(Outcome.THROTTLED, "TooManyRequestsException")
             raise LambdaError(
                 "TooManyRequestsException", "Rate Exceeded.", {"Reason": exc.reason}
             ) from None
         try:
             provisioned = lease.pool[0] == "provisioned"
-            return await self._run(
+            result = await self._run(
                 scope,
                 config,
                 payload,
                 client_context,
                 request_id,
                 provisioned,
-                invoked_arn or config.function_arn,
+                invoked,
+                placed,
             )
+        except LambdaError as exc:
+            throttled = exc.code == "TooManyRequestsException"
+            finish(Outcome.THROTTLED if throttled else Outcome.SERVICE_ERROR, exc.code)
+            raise
+        except Exception as exc:
+            finish(Outcome.SERVICE_ERROR, type(exc).__name__)
+            raise
         finally:
             self.leases.release(lease)
+        if result.status == apb.INVOKE_STATUS_FUNCTION_ERROR:
+            finish(Outcome.FUNCTION_ERROR, error_type(result), result.cold_start)
+        else:
+            finish(Outcome.SUCCESS, cold_start=result.cold_start)
+        return result
+
+    def record_throttle(
+        self,
+        scope: Scope,
+        config: api.FunctionConfiguration,
+        qualifier: str,
+        request_id: str,
+        asynchronous: bool,
+    ) -> None:
+        """Count an invocation refused before it reached `invoke` (an event
+        of a function whose reserved concurrency is 0)."""
+        self.metrics.record(
+            Finished(
+                request_id=request_id,
+                account_id=scope.account_id,
+                region=scope.region,
+                function_name=config.function_name,
+                qualifier=qualifier,
+                executed_version=config.version or "$LATEST",
+                worker_id="",
+                start_unix_ms=int(time.time() * 1000),
+                duration_s=0.0,
+                outcome=Outcome.THROTTLED,
+                error_type="TooManyRequestsException",
+                asynchronous=asynchronous,
+            )
+        )
 
     async def _run(
         self,
@@ -242,6 +337,7 @@ class Scheduler:
         request_id: str,
         provisioned: bool = False,
         invoked_arn: str = "",
+        placed: _Placed | None = None,
     ) -> apb.InvokeResult:
         spec = function_spec(scope, config)
         key = environment_key(spec)
@@ -280,6 +376,8 @@ class Scheduler:
                 except TimeoutError:
                     pass
         log.info("invoke.placed", worker_id=session.worker_id, invocation_id=invocation_id)
+        if placed is not None:
+            placed.worker_id = session.worker_id
         try:
             # Awaited inline, not as a task (wait_for): the assignment is
             # queued in the same step as the placement, so it always precedes

@@ -17,6 +17,7 @@ from .agent_service import AgentService
 from .api import Api, Settings, service_handler
 from .cluster_service import ClusterService, CodeService
 from .dispatcher import EventDispatcher
+from .metrics import FleetMetrics
 from .provisioning import Provisioner
 from .scheduler import Scheduler
 from .store import CodeStore, ResourceStore
@@ -57,8 +58,12 @@ class ControlPlane:
         self.store = ResourceStore(self.data_dir / "state.db")
         self.code = CodeStore(self.data_dir / "code")
         self.registry = WorkerRegistry(self.heartbeat_ttl_ms)
+        self.metrics = FleetMetrics()
         self.scheduler = Scheduler(
-            self.store, self.registry, account_limit=self.settings.concurrent_executions
+            self.store,
+            self.registry,
+            account_limit=self.settings.concurrent_executions,
+            metrics=self.metrics,
         )
         self.provisioner = Provisioner(self.store, self.registry)
         self.events = EventDispatcher(
@@ -68,7 +73,7 @@ class ControlPlane:
         api_ = Api(self.store, self.code, self.scheduler, self.settings, self.events)
         server.add_generic_rpc_handlers((service_handler(api_),))
         functions_pb2_grpc.add_ClusterServiceServicer_to_server(
-            ClusterService(self.registry, self.store), server
+            ClusterService(self.registry, self.store, self.metrics), server
         )
         functions_pb2_grpc.add_CodeServiceServicer_to_server(CodeService(self.code), server)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(self.registry), server)

@@ -233,6 +233,15 @@ class ResourceStore:
         row = self._db.execute("SELECT count(*) FROM resources WHERE kind=?", (kind,)).fetchone()
         return int(row[0])
 
+    def count_by_function(self, kind: str) -> dict[tuple[Scope, str], int]:
+        """How many resources of a kind each function owns, everywhere."""
+        rows = self._db.execute(
+            "SELECT account_id, region, function, count(*) FROM resources "
+            "WHERE kind=? AND function IS NOT NULL GROUP BY account_id, region, function",
+            (kind,),
+        ).fetchall()
+        return {(Scope(r[0], r[1]), r[2]): int(r[3]) for r in rows}
+
     def everywhere(self, kind: str, message_type: type[M]) -> list[tuple[Scope, str, M]]:
         """Every resource of a kind in every account and region."""
         rows = self._db.execute(

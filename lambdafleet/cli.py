@@ -128,6 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
             help="drive invocations of a function and print their latency, throughput and errors",
         )
     )
+
+    st = sub.add_parser("status", help="the cluster at a glance: workers, environments, functions")
+    _add(st, "--endpoint", "http://localhost:4566", help="the gateway's URL")
+    st.add_argument("--json", action="store_true", help="print the status as JSON")
     return parser
 
 
@@ -240,14 +244,35 @@ async def _worker(args: argparse.Namespace) -> None:
 def _images_build(args: argparse.Namespace) -> int:
     import docker
 
+    from .progress import steps
     from .worker.images import build_runtime_image
 
     client = (
         docker.DockerClient(base_url=args.docker_host) if args.docker_host else docker.from_env()
     )
     for runtime in args.runtimes:
-        image = build_runtime_image(client, runtime, lambda msg: print(msg, file=sys.stderr))
-        print(image)
+        # Steps go to stderr (a spinner when it is a terminal); the tag alone
+        # goes to stdout, for scripts.
+        with steps(f"building {runtime}", sys.stderr) as report:
+            image = build_runtime_image(client, runtime, report)
+        print(image, flush=True)
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    import json
+
+    from . import status
+
+    try:
+        view = status.fetch(args.endpoint)
+    except status.StatusError as exc:
+        print(f"lambdafleet status: {exc}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(view, indent=2))
+    else:
+        sys.stdout.write(status.render(view))
     return 0
 
 
@@ -260,6 +285,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import loadgen
 
         return loadgen.main(args)
+    if args.command == "status":
+        return _status(args)
     runners = {
         "up": _up,
         "control-plane": _control_plane,
