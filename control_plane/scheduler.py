@@ -201,13 +201,16 @@ class Scheduler:
         request_id: str,
         qualifier: str | None = None,
         invoked_arn: str | None = None,
+        log_tail: bool = False,
     ) -> apb.InvokeResult:
         """Run one invocation and answer the worker's result. `qualifier`
         is the alias invoked, if any (for its provisioned concurrency);
         otherwise the version's, or that of an alias pointing at it, is
         used. `invoked_arn` is the ARN the caller invoked, qualified as it
         was (the function sees it as context.invoked_function_arn); by
-        default the configuration's. Throttles at once when no concurrency
+        default the configuration's. `log_tail`: the caller asked
+        LogType=Tail, so the result must carry the log's end (only then
+        does the worker wait for the runtime's output). Throttles at once when no concurrency
         is left (see leases.py)."""
         name = config.function_name
         try:
@@ -229,6 +232,7 @@ class Scheduler:
                 request_id,
                 provisioned,
                 invoked_arn or config.function_arn,
+                log_tail,
             )
         finally:
             self.leases.release(lease)
@@ -242,6 +246,7 @@ class Scheduler:
         request_id: str,
         provisioned: bool = False,
         invoked_arn: str = "",
+        log_tail: bool = False,
     ) -> apb.InvokeResult:
         spec = function_spec(scope, config)
         key = environment_key(spec)
@@ -256,6 +261,7 @@ class Scheduler:
             deadline_unix_ms=int((time.time() + spec.timeout) * 1000),
             provisioned=provisioned,
             invoked_function_arn=invoked_arn or config.function_arn,
+            log_tail=log_tail,
         )
         deadline = time.monotonic() + QUEUE_WAIT_S
         while True:
