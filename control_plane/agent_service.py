@@ -23,7 +23,7 @@ Context: TypeAlias = Any
 class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
     def __init__(self, registry: WorkerRegistry, logs: FunctionLogs | None = None) -> None:
         self.registry = registry
-        self.logs = logs or FunctionLogs()
+        self.logs = logs if logs is not None else FunctionLogs()
 
     # Reads and writes through the context (two tasks), so it returns nothing
     # instead of being a response generator as the generated stub declares.

@@ -29,7 +29,7 @@ class ClusterService(functions_pb2_grpc.ClusterServiceServicer):  # type: ignore
     ) -> None:
         self.registry = registry
         self.store = store
-        self.logs = logs or FunctionLogs()
+        self.logs = logs if logs is not None else FunctionLogs()
 
     async def GetClusterStatus(
         self, request: pb.GetClusterStatusRequest, context: Context
