@@ -119,6 +119,8 @@ class Worker:
         self.logs = LogShipper(lambda: self._outbox)
         self.pool.emit_log = self.logs.add
         self.pool.truncate_at = truncate_limit()
+        self.pool.log_quiet_s = _env_float("LAMBDAFLEET_LOG_QUIET_MS", 50) / 1000
+        self.pool.log_settle_max_s = max(self.pool.log_settle_max_s, 10 * self.pool.log_quiet_s)
         self.containers.watch_output(self.pool.on_container_output)
         self.prestart: Prestart | None = None
         self.http, port = runtime_api.serve(

@@ -29,8 +29,10 @@ log = structlog.get_logger(__name__)
 # A caller who asked for the log's tail is answered once the runtime's output
 # has been quiet this long after its answer (Docker delivers output on its own
 # path, often a moment after the answer), and in any case after LOG_SETTLE_MAX_S.
-LOG_QUIET_S = 0.02
-LOG_SETTLE_MAX_S = 0.25
+# On a loaded machine the thread reading a container's output may wait its
+# turn for the interpreter: 50 ms of quiet covers that (LAMBDAFLEET_LOG_QUIET_MS).
+LOG_QUIET_S = 0.05
+LOG_SETTLE_MAX_S = 0.5
 
 
 def _error(error_type: str, message: str) -> bytes:
