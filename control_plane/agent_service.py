@@ -11,6 +11,7 @@ import structlog
 from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.agent.v1 import agent_pb2_grpc
 
+from .function_logs import FunctionLogs
 from .workers import WorkerRegistry, WorkerSession
 
 log = structlog.get_logger(__name__)
@@ -20,8 +21,9 @@ Context: TypeAlias = Any
 
 
 class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
-    def __init__(self, registry: WorkerRegistry) -> None:
+    def __init__(self, registry: WorkerRegistry, logs: FunctionLogs | None = None) -> None:
         self.registry = registry
+        self.logs = logs if logs is not None else FunctionLogs()
 
     # Reads and writes through the context (two tasks), so it returns nothing
     # instead of being a response generator as the generated stub declares.
@@ -75,6 +77,15 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
                     session.on_provision_report(message.provision_report)
                 elif kind == "drain":
                     self.registry.drain(session)
+                elif kind == "log_batch":
+                    self.logs.add(message.log_batch.lines)
+                    if message.log_batch.dropped:
+                        self.logs.dropped += message.log_batch.dropped
+                        log.warning(
+                            "logs.dropped_by_worker",
+                            worker_id=session.worker_id,
+                            dropped=message.log_batch.dropped,
+                        )
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
             pass
         finally:

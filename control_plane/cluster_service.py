@@ -1,9 +1,10 @@
 """ClusterService and CodeService: the cluster's status, metrics, recent
-invocations and functions for operators, and stored code packages streamed
-to workers and the gateway."""
+invocations and functions for operators, functions' logs, and stored code
+packages streamed to workers and the gateway."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, TypeAlias
@@ -17,9 +18,10 @@ from lambdafleet.state.v1 import state_pb2
 
 from .api.kinds import ALIAS, FUNCTION, PROVISIONED, VERSION
 from .event_queue import ASYNC_EVENT
+from .function_logs import FunctionLogs, LogKey, StoredLine
 from .metrics import ClusterReading, FleetMetrics
 from .recent import Finished, Outcome
-from .store import CodeStore, ResourceStore
+from .store import CodeStore, ResourceStore, Scope
 from .window import MAX_WINDOW_S, WindowStats
 from .workers import WorkerRegistry, WorkerSession
 
@@ -36,12 +38,17 @@ Context: TypeAlias = Any
 
 class ClusterService(functions_pb2_grpc.ClusterServiceServicer):  # type: ignore[misc]
     def __init__(
-        self, registry: WorkerRegistry, store: ResourceStore, metrics: FleetMetrics | None = None
+        self,
+        registry: WorkerRegistry,
+        store: ResourceStore,
+        metrics: FleetMetrics | None = None,
+        logs: FunctionLogs | None = None,
     ) -> None:
         self.registry = registry
         self.store = store
         self.metrics = metrics or FleetMetrics()
         self.metrics.watch(self.reading)
+        self.logs = logs if logs is not None else FunctionLogs()
 
     def reading(self) -> ClusterReading:
         """The cluster now, for a metrics scrape."""
@@ -177,6 +184,59 @@ def fleet_functions(store: ResourceStore) -> list[pb.FleetFunction]:
         out.append(function)
     out.sort(key=lambda f: (f.account_id, f.region, f.function_name))
     return out
+
+    async def TailFunctionLogs(
+        self, request: pb.TailFunctionLogsRequest, context: Context
+    ) -> AsyncIterator[pb.TailFunctionLogsResponse]:
+        key = LogKey(request.account_id, request.region, request.function_name)
+        exists = self.store.get(
+            Scope(key.account_id, key.region),
+            "function",
+            key.function_name,
+            state_pb2.FunctionRecord,
+        )
+        if exists is None and not self.logs.has(key):
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"No function {key.function_name} in {key.region} of {key.account_id}, "
+                "and no logs of one",
+            )
+        arrived = asyncio.Event()
+        # Subscribed before the first read, so no line falls between the two.
+        unsubscribe = self.logs.subscribe(key, arrived.set) if request.follow else None
+        try:
+            after = 0
+            while True:
+                arrived.clear()
+                lines = self.logs.read(key, request.since_ms, after)
+                # In messages of a bounded size: the client sees lines early
+                # and no message nears gRPC's limit.
+                for start in range(0, len(lines), CHUNK):
+                    yield pb.TailFunctionLogsResponse(
+                        events=[log_event(line) for line in lines[start : start + CHUNK]]
+                    )
+                if lines:
+                    after = lines[-1].seq
+                if not request.follow:
+                    return
+                await arrived.wait()
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+
+# Log events per TailFunctionLogsResponse.
+CHUNK = 500
+
+
+def log_event(line: StoredLine) -> pb.LogEvent:
+    return pb.LogEvent(
+        timestamp_ms=line.timestamp_ms,
+        request_id=line.request_id,
+        log_stream=line.log_stream,
+        message=line.message,
+        version=line.version,
+    )
 
 
 def worker_status(session: WorkerSession) -> pb.WorkerStatus:

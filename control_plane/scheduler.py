@@ -231,15 +231,19 @@ class Scheduler:
         qualifier: str | None = None,
         invoked_arn: str | None = None,
         asynchronous: bool = False,
+        log_tail: bool = False,
     ) -> apb.InvokeResult:
         """Run one invocation and answer the worker's result. `qualifier`
         is the alias invoked, if any (for its provisioned concurrency);
         otherwise the version's, or that of an alias pointing at it, is
         used. `invoked_arn` is the ARN the caller invoked, qualified as it
         was (the function sees it as context.invoked_function_arn); by
-        default the configuration's. Throttles at once when no concurrency
-        is left (see leases.py). Every invocation is counted when it
-        finishes, `asynchronous` telling an event's attempt (metrics.py)."""
+        default the configuration's. `log_tail`: the caller asked
+        LogType=Tail, so the result must carry the log's end (only then
+        does the worker wait for the runtime's output). Throttles at once
+        when no concurrency is left (see leases.py). Every invocation is
+        counted when it finishes, `asynchronous` telling an event's attempt
+        (metrics.py)."""
         name = config.function_name
         invoked = invoked_arn or config.function_arn
         started, started_unix_ms = time.monotonic(), int(time.time() * 1000)
@@ -285,6 +289,7 @@ class Scheduler:
                 provisioned,
                 invoked,
                 placed,
+                log_tail,
             )
         except LambdaError as exc:
             throttled = exc.code == "TooManyRequestsException"
@@ -338,6 +343,7 @@ class Scheduler:
         provisioned: bool = False,
         invoked_arn: str = "",
         placed: _Placed | None = None,
+        log_tail: bool = False,
     ) -> apb.InvokeResult:
         spec = function_spec(scope, config)
         key = environment_key(spec)
@@ -352,6 +358,7 @@ class Scheduler:
             deadline_unix_ms=int((time.time() + spec.timeout) * 1000),
             provisioned=provisioned,
             invoked_function_arn=invoked_arn or config.function_arn,
+            log_tail=log_tail,
         )
         deadline = time.monotonic() + QUEUE_WAIT_S
         while True:

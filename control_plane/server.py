@@ -17,6 +17,7 @@ from .agent_service import AgentService
 from .api import Api, Settings, service_handler
 from .cluster_service import ClusterService, CodeService
 from .dispatcher import EventDispatcher
+from .function_logs import FunctionLogs
 from .metrics import FleetMetrics
 from .provisioning import Provisioner
 from .scheduler import Scheduler
@@ -59,6 +60,8 @@ class ControlPlane:
         self.code = CodeStore(self.data_dir / "code")
         self.registry = WorkerRegistry(self.heartbeat_ttl_ms)
         self.metrics = FleetMetrics()
+        # Functions' log lines, shipped by workers, read by TailFunctionLogs.
+        self.logs = FunctionLogs()
         self.scheduler = Scheduler(
             self.store,
             self.registry,
@@ -73,10 +76,12 @@ class ControlPlane:
         api_ = Api(self.store, self.code, self.scheduler, self.settings, self.events)
         server.add_generic_rpc_handlers((service_handler(api_),))
         functions_pb2_grpc.add_ClusterServiceServicer_to_server(
-            ClusterService(self.registry, self.store, self.metrics), server
+            ClusterService(self.registry, self.store, self.metrics, self.logs), server
         )
         functions_pb2_grpc.add_CodeServiceServicer_to_server(CodeService(self.code), server)
-        agent_pb2_grpc.add_AgentServiceServicer_to_server(AgentService(self.registry), server)
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(
+            AgentService(self.registry, self.logs), server
+        )
         try:
             self.port = server.add_insecure_port(self.listen)
             await server.start()

@@ -20,6 +20,7 @@ from lambdafleet.functions.v1 import functions_pb2 as pb
 from lambdafleet.functions.v1 import functions_pb2_grpc
 
 from . import dashboard, operations, protocol, validation
+from .fleet_logs import FleetLogsHandler
 
 log = structlog.get_logger(__name__)
 
@@ -223,6 +224,7 @@ def make_app(settings: Settings) -> tornado.web.Application:
             (r"/_fleet/status", StatusHandler, args),
             (r"/_fleet/code/([0-9a-f]{64})", CodeHandler, args),
             *dashboard.routes(args),
+            (r"/_fleet/logs/([^/]+)", FleetLogsHandler, args),
             (r"/(.*)", LambdaApiHandler, args),
         ],
         log_function=lambda handler: None,

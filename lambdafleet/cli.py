@@ -114,6 +114,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add(wk, "--cache-dir", None, help="where fetched code is cached")
     _add(wk, "--backend", "docker", choices=BACKENDS, help=BACKEND_HELP)
 
+    lg = sub.add_parser("logs", help="a function's logs, from wherever it ran")
+    lg.add_argument("function", help="function name")
+    lg.add_argument("--follow", "-f", action="store_true", help="keep printing new lines")
+    _add(lg, "--since", "", help="Unix ms, an ISO-8601 time, or a duration back like 10m")
+    _add(lg, "--endpoint", "http://localhost:4566", help="the gateway's URL")
+    _add(lg, "--region", "", help="the function's region (default us-east-1)")
+    _add(lg, "--account-id", "", help="the function's account (default the gateway's)")
+
     images = sub.add_parser("images", help="runtime images")
     images_sub = images.add_subparsers(dest="images_command", required=True)
     build = images_sub.add_parser("build", help="build local runtime images (offline)")
@@ -287,6 +295,17 @@ def main(argv: list[str] | None = None) -> int:
         return loadgen.main(args)
     if args.command == "status":
         return _status(args)
+    if args.command == "logs":
+        from .logs_command import run
+
+        return run(
+            args.endpoint,
+            args.function,
+            since=args.since,
+            follow=args.follow,
+            region=args.region,
+            account=args.account_id,
+        )
     runners = {
         "up": _up,
         "control-plane": _control_plane,

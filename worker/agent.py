@@ -29,6 +29,8 @@ from .code_cache import CodeCache
 from .containers import Containers
 from .environment import describe
 from .images import ImageResolver
+from .invocation_log import truncate_limit
+from .log_shipper import LogShipper
 from .pool import Pool
 from .prestart import ENV_VAR as PRESTART_ENV
 from .prestart import Prestart, parse_config
@@ -113,6 +115,13 @@ class Worker:
             max_concurrent_starts=self.max_concurrent_starts,
         )
         self.provisioned = Provisioned(self.pool, self._send_report)
+        # Function logs: every container's output, shipped over the session.
+        self.logs = LogShipper(lambda: self._outbox)
+        self.pool.emit_log = self.logs.add
+        self.pool.truncate_at = truncate_limit()
+        self.pool.log_quiet_s = _env_float("LAMBDAFLEET_LOG_QUIET_MS", 50) / 1000
+        self.pool.log_settle_max_s = max(self.pool.log_settle_max_s, 10 * self.pool.log_quiet_s)
+        self.containers.watch_output(self.pool.on_container_output)
         self.prestart: Prestart | None = None
         self.http, port = runtime_api.serve(
             self.pool.lookup, "0.0.0.0", self.runtime_api_port, lambda: self.prestart
@@ -142,6 +151,7 @@ class Worker:
         if self.prestart is not None:
             self.prestart.start()
         self.pool.on_change = self._environments_changed
+        self.logs.start()
         self._tasks = [
             asyncio.create_task(self._session_loop(), name="session"),
             asyncio.create_task(self._reap_loop(), name="keepalive"),
@@ -158,8 +168,14 @@ class Worker:
         """Connect to the daemon, remove this worker's orphans, and answer
         the address at which its containers reach the Runtime API."""
         self.client = await asyncio.to_thread(self._docker_client)
+        # Containers' output streams stay open, idle, for hours: their
+        # client has no read timeout.
+        stream_client = await asyncio.to_thread(self._docker_client, None)
         self.containers = containers = Containers(
-            self.client, self.worker_id, os.environ.get("LAMBDA_DOCKER_NETWORK") or None
+            self.client,
+            self.worker_id,
+            os.environ.get("LAMBDA_DOCKER_NETWORK") or None,
+            stream_client=stream_client,
         )
         removed = await containers.remove_all()
         if removed:
@@ -171,10 +187,10 @@ class Worker:
         # /etc/hosts needs an address, not a name.
         return await asyncio.to_thread(socket.gethostbyname, host)
 
-    def _docker_client(self) -> docker.DockerClient:
+    def _docker_client(self, timeout: int | None = 120) -> docker.DockerClient:
         if self.docker_host:
-            return docker.DockerClient(base_url=self.docker_host, timeout=120)
-        return docker.from_env(timeout=120)
+            return docker.DockerClient(base_url=self.docker_host, timeout=timeout)
+        return docker.from_env(timeout=timeout)
 
     async def _reap_loop(self) -> None:
         while True:
@@ -350,6 +366,9 @@ class Worker:
                 await asyncio.wait_for(self._drain_acked.wait(), ack_timeout_s)
         while self._work:
             await asyncio.wait(set(self._work))
+        # The last invocations' END/REPORT, and every line still buffered.
+        await self.pool.flush_logs()
+        self.logs.flush()
         if self._outbox is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.join(), ack_timeout_s)
@@ -396,6 +415,7 @@ class Worker:
         if self.prestart is not None:
             await self.prestart.close()
         await self.pool.close()
+        await self.logs.close()
         removed = await self.containers.remove_all()
         self.containers.close()
         self.http.stop()

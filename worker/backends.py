@@ -19,6 +19,7 @@ import itertools
 import json
 import os
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -27,6 +28,10 @@ from .environment import Environment
 
 Progress = Callable[[str], None]
 Lookup = Callable[[str], Environment | None]
+# on_output(sandbox_id, "stdout" or "stderr", chunk, unix time received).
+OnOutput = Callable[[str, str, bytes, float], None]
+# What a fake sandbox reports as its peak memory.
+FAKE_PEAK_MEMORY_MB = 32
 
 # The exit status a crashed fake sandbox reports, as a SIGKILLed process would.
 CRASH_EXIT_CODE = 137
@@ -60,6 +65,12 @@ class Sandboxes(Protocol):
     async def remove_all(self) -> int: ...
 
     def watch_exits(self, on_exit: Callable[[str, int], None]) -> None: ...
+
+    def watch_output(self, on_output: OnOutput) -> None: ...
+
+    def follow_output(self, container_id: str) -> None: ...
+
+    async def peak_memory_mb(self, container_id: str) -> int | None: ...
 
     def close(self) -> None: ...
 
@@ -161,6 +172,7 @@ class FakeSandboxes:
         self.rng = random.Random(f"{config.seed}:{worker_id}")
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._on_exit: Callable[[str, int], None] | None = None
+        self._on_output: OnOutput | None = None
 
     async def create_and_start(
         self,
@@ -194,8 +206,11 @@ class FakeSandboxes:
         return sandbox_id
 
     async def _runtime(self, sandbox_id: str, hostname: str) -> None:
-        """What a runtime client does: init, then next/respond forever."""
+        """What a runtime client does: init, then next/respond forever. It
+        writes a line at init and one per invocation, as a function's print
+        would, so the fleet's log path runs without Docker too."""
         config, records, worker = self.config, self.records, self.worker_id
+        self._write(sandbox_id, "stderr", "fake runtime: init\n")
         while True:
             env = self.lookup(hostname)
             if env is None:
@@ -210,6 +225,7 @@ class FakeSandboxes:
             # A function may set its own run time (a variable of its own),
             # so one fleet can hold both quick and slow functions.
             run_ms = float(env.spec.environment.get(RUN_MS_VARIABLE, config.run_ms))
+            self._write(sandbox_id, "stdout", f"fake runtime: handling {invocation.request_id}\n")
             records.enter(records.in_flight, records.max_in_flight, worker)
             try:
                 await asyncio.sleep(run_ms / 1000)
@@ -235,6 +251,19 @@ class FakeSandboxes:
                 env.fail(invocation.request_id, json.dumps(body).encode(), "FakeError")
             else:
                 env.respond(invocation.request_id, invocation.payload)
+
+    def _write(self, sandbox_id: str, stream: str, text: str) -> None:
+        if self._on_output is not None:
+            self._on_output(sandbox_id, stream, text.encode(), time.time())
+
+    def watch_output(self, on_output: OnOutput) -> None:
+        self._on_output = on_output
+
+    def follow_output(self, container_id: str) -> None:
+        pass  # a fake sandbox writes straight to on_output
+
+    async def peak_memory_mb(self, container_id: str) -> int | None:
+        return FAKE_PEAK_MEMORY_MB
 
     async def put_archive(self, container_id: str, path: str, tar: bytes) -> None:
         # Fake sandboxes run no code; workers with them keep no pre-started pool.

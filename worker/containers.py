@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -26,13 +29,46 @@ LABEL_PRESTART = "lambdafleet.prestart"
 # The user AWS runs functions as (sbx_user1051).
 SANDBOX_USER = "993:990"
 
+# on_output(container_id, stream, chunk, unix time received): what a
+# container wrote to "stdout" or "stderr".
+OnOutput = Callable[[str, str, bytes, float], None]
+
+# Where a local daemon's container keeps its peak memory, by cgroup layout
+# (v2 then v1; systemd then cgroupfs driver). A remote daemon's are not here.
+CGROUP_PEAK_FILES = (
+    "/sys/fs/cgroup/system.slice/docker-{id}.scope/memory.peak",
+    "/sys/fs/cgroup/docker/{id}/memory.peak",
+    "/sys/fs/cgroup/memory/system.slice/docker-{id}.scope/memory.max_usage_in_bytes",
+    "/sys/fs/cgroup/memory/docker/{id}/memory.max_usage_in_bytes",
+)
+# Without them, the Docker stats API: at most this often per container.
+STATS_INTERVAL_S = 2.0
+
 
 class Containers:
-    def __init__(self, client: docker.DockerClient, worker_id: str, network: str | None) -> None:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        worker_id: str,
+        network: str | None,
+        stream_client: docker.DockerClient | None = None,
+    ) -> None:
         self.client = client
         self.worker_id = worker_id
         self.network = network
         self._events: Any = None
+        # Output streams stay open for a container's life, idle for hours:
+        # they need a client without a read timeout.
+        self.stream_client = stream_client or client
+        self._on_output: OnOutput | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Per container: its cgroup peak-memory file (None: not visible
+        # here), or the last stats reading (time, MB).
+        self._peak_files: dict[str, Path | None] = {}
+        self._stats: dict[str, tuple[float, int]] = {}
+        self._stats_running: set[str] = set()
+        # Attach streams opened at creation, not yet followed.
+        self._attached: dict[str, Any] = {}
 
     def bridge_gateway(self) -> str:
         """Where a container on this daemon reaches the daemon's host."""
@@ -78,13 +114,103 @@ class Containers:
                 # Copied, never bind-mounted, so a remote daemon works too.
                 if code_tar:
                     container.put_archive("/var/task", code_tar)
+                # Attached before it starts: no line of its output is missed.
+                output = self._attach(container.id)
                 container.start()
             except BaseException:
                 container.remove(force=True)
                 raise
+            if output is not None:
+                self._attached[container.id] = output
+            self._peak_files[container.id] = _peak_file(container.id)
             return str(container.id)
 
         return await asyncio.to_thread(run)
+
+    # -- output and memory ----------------------------------------------------
+
+    def watch_output(self, on_output: OnOutput) -> None:
+        """Call on_output on the loop with everything containers created from
+        now on write. One thread per container follows its attach stream
+        (docker-py blocks); a thread ends with its container."""
+        self._on_output = on_output
+        self._loop = asyncio.get_running_loop()
+
+    def _attach(self, container_id: str) -> Iterator[tuple[bytes | None, bytes | None]] | None:
+        if self._on_output is None:
+            return None
+        stream: Iterator[tuple[bytes | None, bytes | None]] = self.stream_client.api.attach(
+            container_id, stdout=True, stderr=True, stream=True, logs=False, demux=True
+        )
+        return stream
+
+    def follow_output(self, container_id: str) -> None:
+        """Start delivering the container's output (attached at creation).
+        Called once the pool knows whose the container is, so no early line
+        arrives for a container it cannot place; until then the daemon holds
+        the output back."""
+        output = self._attached.pop(container_id, None)
+        loop, on_output = self._loop, self._on_output
+        if output is None or loop is None or on_output is None:
+            return
+
+        def follow() -> None:
+            try:
+                for out, err in output:
+                    now = time.time()
+                    if out:
+                        loop.call_soon_threadsafe(on_output, container_id, "stdout", out, now)
+                    if err:
+                        loop.call_soon_threadsafe(on_output, container_id, "stderr", err, now)
+            except Exception as exc:  # the container went, or the loop closed
+                log.debug("containers.output_closed", container=container_id[:12], error=repr(exc))
+            finally:
+                output.close()
+
+        threading.Thread(target=follow, name=f"output-{container_id[:12]}", daemon=True).start()
+
+    async def peak_memory_mb(self, container_id: str) -> int | None:
+        """The container's peak memory so far: its cgroup's file when the
+        daemon is local (a read of a few microseconds), else the Docker stats
+        API, read in a thread at most every STATS_INTERVAL_S and answered
+        from the last reading meanwhile."""
+        path = self._peak_files.get(container_id)
+        if path is not None:
+            try:
+                return int(path.read_text()) // (1024 * 1024)
+            except (OSError, ValueError):
+                self._peak_files[container_id] = None
+        last = self._stats.get(container_id)
+        if (last is None or time.monotonic() - last[0] > STATS_INTERVAL_S) and (
+            container_id not in self._stats_running
+        ):
+            self._stats_running.add(container_id)
+            try:
+                reading = await asyncio.to_thread(self._stats_mb, container_id)
+            finally:
+                self._stats_running.discard(container_id)
+            if reading is not None:
+                peak = max(reading, last[1] if last is not None else 0)
+                self._stats[container_id] = (time.monotonic(), peak)
+                return peak
+        return last[1] if last is not None else None
+
+    def _stats_mb(self, container_id: str) -> int | None:
+        try:
+            stats = self.client.api.stats(container_id, stream=False, one_shot=True)
+        except Exception:
+            return None
+        memory = stats.get("memory_stats") or {}
+        # cgroup v1 reports the peak; v2 only the current usage.
+        used = memory.get("max_usage") or memory.get("usage")
+        return int(used) // (1024 * 1024) if used else None
+
+    def forget(self, container_id: str) -> None:
+        self._peak_files.pop(container_id, None)
+        self._stats.pop(container_id, None)
+        output = self._attached.pop(container_id, None)
+        if output is not None:
+            output.close()
 
     async def put_archive(self, container_id: str, path: str, tar: bytes) -> None:
         """Copy files into a running container (binding a pre-started one)."""
@@ -99,6 +225,8 @@ class Containers:
         await asyncio.to_thread(self.client.api.rename, container_id, name)
 
     async def remove(self, container_id: str) -> None:
+        self.forget(container_id)
+
         def run() -> None:
             try:
                 self.client.api.remove_container(container_id, force=True)
@@ -114,6 +242,9 @@ class Containers:
     def remove_all_sync(self) -> int:
         """Remove every container labelled with this worker's id: those of this
         run and the orphans of a previous run that was killed."""
+        for output in list(self._attached.values()):
+            output.close()
+        self._attached.clear()
         containers = self.client.containers.list(
             all=True, filters={"label": f"{LABEL_WORKER}={self.worker_id}"}
         )
@@ -156,3 +287,11 @@ class Containers:
     def close(self) -> None:
         if self._events is not None:
             self._events.close()
+
+
+def _peak_file(container_id: str) -> Path | None:
+    for pattern in CGROUP_PEAK_FILES:
+        path = Path(pattern.format(id=container_id))
+        if os.access(path, os.R_OK):
+            return path
+    return None

@@ -14,8 +14,12 @@ import json
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from lambdafleet.agent.v1 import agent_pb2 as apb
+
+from . import invocation_log
+from .environment_log import EnvironmentLog
 
 
 class Status(enum.Enum):
@@ -80,6 +84,18 @@ class Environment:
         self._waiter: asyncio.Future[Invocation] | None = None
         self._queued: Invocation | None = None
         self.current: Invocation | None = None
+        # From its container's creation (or a pre-started one's bind) to the
+        # runtime's first request for work: REPORT's Init Duration.
+        self.init_ms: float | None = None
+        # Its log stream; the pool connects it to the worker's log shipper.
+        self.log = EnvironmentLog(
+            function_arn=spec.function_arn,
+            version=spec.version,
+            log_stream=log_stream_name(spec.version, self.id),
+            memory_size_mb=spec.memory_size,
+            truncate_at=invocation_log.DEFAULT_TRUNCATE,
+            emit=lambda line: None,
+        )
 
     # -- called by the pool -------------------------------------------------
 
@@ -152,6 +168,13 @@ class Environment:
         self.status = Status.READY
         self.last_used = time.monotonic()
         return True
+
+
+def log_stream_name(version: str, env_id: str, now: datetime | None = None) -> str:
+    """AWS's log stream name: the environment's start date, version and id
+    (AWS_LAMBDA_LOG_STREAM_NAME)."""
+    day = (now or datetime.now(UTC)).strftime("%Y/%m/%d")
+    return f"{day}/[{version}]{env_id}"
 
 
 _STATES = {

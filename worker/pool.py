@@ -16,13 +16,23 @@ import structlog
 from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.environments import environment_key
 
+from . import invocation_log
 from .backends import Images, Sandboxes
 from .code_cache import CodeCache
 from .containers import LABEL_ENVIRONMENT, LABEL_FUNCTION, LABEL_VERSION
 from .environment import Answer, Environment, EnvironmentStopped, Invocation, Status
+from .environment_log import Outcome
 from .prestart import Prestart, Prestarted, bucket_for
 
 log = structlog.get_logger(__name__)
+
+# A caller who asked for the log's tail is answered once the runtime's output
+# has been quiet this long after its answer (Docker delivers output on its own
+# path, often a moment after the answer), and in any case after LOG_SETTLE_MAX_S.
+# On a loaded machine the thread reading a container's output may wait its
+# turn for the interpreter: 50 ms of quiet covers that (LAMBDAFLEET_LOG_QUIET_MS).
+LOG_QUIET_S = 0.05
+LOG_SETTLE_MAX_S = 0.5
 
 
 def _error(error_type: str, message: str) -> bytes:
@@ -67,6 +77,14 @@ class Pool:
         # Told when an environment starts or stops (the agent then sends a
         # heartbeat, so the control plane's view of this worker is current).
         self.on_change: Callable[[], None] = lambda: None
+        # Where environments' log lines go (the agent's log shipper), and
+        # LAMBDA_TRUNCATE_STDOUT.
+        self.emit_log: Callable[[apb.LogLine], None] = lambda line: None
+        self.truncate_at = invocation_log.DEFAULT_TRUNCATE
+        self.log_quiet_s = LOG_QUIET_S
+        self.log_settle_max_s = LOG_SETTLE_MAX_S
+        # END/REPORT written once an invocation's output has gone quiet.
+        self._closing: set[asyncio.Task[None]] = set()
 
     @property
     def start_slots(self) -> asyncio.Semaphore:
@@ -127,7 +145,11 @@ class Pool:
             invoked_function_arn=assignment.invoked_function_arn or spec.function_arn,
             client_context=assignment.client_context,
         )
+        request_id = invocation.request_id
+        env.log.begin(request_id, env.init_ms if result.cold_start else None)
+        handed = time.monotonic()
         env.invoke(invocation)
+        status = error_type = ""
         try:
             answer = await asyncio.wait_for(asyncio.shield(invocation.answer), spec.timeout)
         except TimeoutError:
@@ -139,6 +161,12 @@ class Pool:
                 ),
                 "Unhandled",
             )
+            status = "timeout"
+            env.log.note(
+                f"{datetime.now(UTC).isoformat(timespec='milliseconds').replace('+00:00', 'Z')}"
+                f" {request_id} Task timed out after {spec.timeout:.2f} seconds"
+            )
+            await self._read_memory(env)
             await self.discard(env, "timed out")
         except EnvironmentStopped as exc:
             answer = exc.answer or Answer(
@@ -148,7 +176,18 @@ class Pool:
                 ),
                 "Unhandled",
             )
+            status, error_type = "error", "Runtime.ExitError"
             await self.discard(env, str(exc))
+        env.log.answered(
+            request_id, Outcome((time.monotonic() - handed) * 1000, status, error_type)
+        )
+        if assignment.log_tail:
+            # Only this caller waits for the output to arrive.
+            await self._settle(env)
+            await self._read_memory(env)
+            result.log_tail = env.log.close(request_id) or ""
+        else:
+            self._close_later(env, request_id)
         result.payload = answer.payload
         if answer.function_error:
             result.status = apb.INVOKE_STATUS_FUNCTION_ERROR
@@ -156,6 +195,52 @@ class Pool:
         else:
             result.status = apb.INVOKE_STATUS_SUCCESS
         return result
+
+    # -- logs -------------------------------------------------------------------
+
+    def on_container_output(self, container_id: str, stream: str, chunk: bytes, at: float) -> None:
+        """Output of a container: its environment's, once it has one (a
+        pre-started container's counts from its bind)."""
+        env = self.by_container.get(container_id)
+        if env is not None:
+            env.log.output(stream, chunk, at)
+
+    async def _settle(self, env: Environment) -> None:
+        """Wait until the environment's output has been quiet for
+        log_quiet_s since the answer, at most log_settle_max_s."""
+        answered = time.monotonic()
+        deadline = answered + self.log_settle_max_s
+        while True:
+            now = time.monotonic()
+            wait = max(env.log.last_output, answered) + self.log_quiet_s - now
+            if wait <= 0 or now >= deadline:
+                return
+            await asyncio.sleep(min(wait, deadline - now))
+
+    async def _read_memory(self, env: Environment) -> None:
+        if not env.container_id:
+            return
+        try:
+            peak = await self.containers.peak_memory_mb(env.container_id)
+        except Exception as exc:
+            log.debug("environment.memory_unread", environment=env.id, error=repr(exc))
+            return
+        if peak is not None:
+            env.log.peak_mb = max(peak, env.log.peak_mb or 0)
+
+    def _close_later(self, env: Environment, request_id: str) -> None:
+        """END and REPORT once the output is in, off the invocation's path
+        (or sooner, if the next invocation begins first)."""
+
+        async def close() -> None:
+            await self._settle(env)
+            if env.log.open_request_id == request_id:
+                await self._read_memory(env)
+                env.log.close(request_id)
+
+        task = asyncio.get_running_loop().create_task(close())
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     def _take_idle(self, key: str, provisioned: bool = False) -> Environment | None:
         """An idle environment of `key`: for an invocation holding a
@@ -208,16 +293,22 @@ class Pool:
                 # A cold start of this bucket: the pool learns what is popular.
                 self.prestart.cold_start(bucket)
         env = Environment(spec, environment_key(spec), pre.id if pre is not None else "")
+        env.log.emit = self.emit_log
+        env.log.truncate_at = self.truncate_at
         env.provisioned = provisioned
         # Its init runs before any invocation: none of them is a cold start.
         env.cold = not provisioned
         self.by_host[env.hostname] = env
         started = time.monotonic()
         try:
+            # Init Duration counts from here: container creation (not the
+            # wait for a start slot) or a pre-started container's bind.
+            init_from = time.monotonic()
             if pre is not None:
                 await self._bind(env, pre, code_tar)
             else:
                 async with self._start_slots:
+                    init_from = time.monotonic()
                     env.container_id = await self.containers.create_and_start(
                         image=image,
                         command=[spec.handler],
@@ -233,7 +324,9 @@ class Pool:
                         code_tar=code_tar,
                     )
                 self.by_container[env.container_id] = env
+                self.containers.follow_output(env.container_id)
             await asyncio.wait_for(asyncio.shield(env.started), self.startup_timeout_s)
+            env.init_ms = (time.monotonic() - init_from) * 1000
         except BaseException as exc:
             await self.discard(env, f"start failed: {exc!r}")
             if isinstance(exc, TimeoutError):
@@ -261,6 +354,7 @@ class Pool:
         # Registered before any await, so an exit of the container is the
         # environment's from now on, and discard removes it.
         self.by_container[env.container_id] = env
+        self.containers.follow_output(env.container_id)
         await self.containers.put_archive(pre.container_id, "/var/task", code_tar)
         pre.bind(env.spec.handler, self._environment(env.spec, env))
         # Labels cannot change, but the name can: `docker ps` then names the
@@ -273,7 +367,6 @@ class Pool:
             log.warning("environment.rename_failed", environment=env.id, error=repr(exc))
 
     def _environment(self, spec: apb.FunctionSpec, env: Environment) -> dict[str, str]:
-        today = datetime.now(UTC).strftime("%Y/%m/%d")
         variables = dict(spec.environment)
         # Reserved variables win over the function's own, as on AWS.
         variables.update(
@@ -290,7 +383,7 @@ class Pool:
                     "provisioned-concurrency" if env.provisioned else "on-demand"
                 ),
                 "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group,
-                "AWS_LAMBDA_LOG_STREAM_NAME": f"{today}/[{spec.version}]{env.id}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": env.log.log_stream,
                 "LAMBDA_TASK_ROOT": "/var/task",
                 "LAMBDA_RUNTIME_DIR": "/var/runtime",
                 "TZ": ":UTC",
@@ -336,8 +429,17 @@ class Pool:
             ):
                 await self.discard(env, "keep-alive expired")
 
+    async def flush_logs(self) -> None:
+        """Let every pending END/REPORT be written (draining)."""
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
     async def close(self) -> None:
+        for task in list(self._closing):
+            task.cancel()
+        await asyncio.gather(*self._closing, return_exceptions=True)
         for env in list(self.by_host.values()):
+            # What is still open is written as it stands.
+            env.log.close(env.log.open_request_id)
             env.stop("worker stopping")
         self.by_host.clear()
         self.by_container.clear()

@@ -503,10 +503,22 @@ async def invoke(
         caller.request_id,
         qualifier=lease_qualifier(found),
         invoked_arn=invoked_arn(scope, found, request.qualifier),
+        log_tail=wants_tail(request.log_type),
     )
     out = api.InvocationResponse(
         status_code=200, payload=result.payload, executed_version=config.version
     )
     if result.status == apb.INVOKE_STATUS_FUNCTION_ERROR:
         out.function_error = result.function_error or "Unhandled"
+    if wants_tail(request.log_type):
+        out.log_result = log_result(result)
     return out
+
+
+def wants_tail(log_type: str) -> bool:
+    return (log_type or "None") == "Tail"
+
+
+def log_result(result: apb.InvokeResult) -> str:
+    """X-Amz-Log-Result: base64 of the last 4 KB of the invocation's log."""
+    return base64.b64encode(result.log_tail.encode()[-4096:]).decode()

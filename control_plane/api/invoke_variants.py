@@ -12,14 +12,20 @@ worker hands the control plane a finished payload.)
 
 from __future__ import annotations
 
-import base64
 from collections.abc import AsyncIterator
 
 from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.api.v1 import lambda_pb2 as api
 
 from .. import lifecycle
-from .functions import invocation_target, invoked_arn, lease_qualifier, queue_event
+from .functions import (
+    invocation_target,
+    invoked_arn,
+    lease_qualifier,
+    log_result,
+    queue_event,
+    wants_tail,
+)
 from .registry import Api, Caller, operation
 from .resolve import LATEST, resolve
 
@@ -67,6 +73,7 @@ async def invoke_with_response_stream(
         caller.request_id,
         qualifier=lease_qualifier(found),
         invoked_arn=invoked_arn(scope, found, request.qualifier),
+        log_tail=wants_tail(request.log_type),
     )
     head = api.InvokeWithResponseStreamResponse(
         status_code=200,
@@ -82,6 +89,6 @@ async def invoke_with_response_stream(
         # A streamed answer carries the function's error in InvokeComplete.
         complete.error_code = function_error_code(result)
         complete.error_details = result.payload.decode("utf-8", errors="replace")
-    if (request.log_type or "None") == "Tail" and result.log_tail:
-        complete.log_result = base64.b64encode(result.log_tail.encode()[-4096:]).decode()
+    if wants_tail(request.log_type) and result.log_tail:
+        complete.log_result = log_result(result)
     yield tail
