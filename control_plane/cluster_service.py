@@ -102,6 +102,45 @@ class ClusterService(functions_pb2_grpc.ClusterServiceServicer):  # type: ignore
     ) -> pb.ListFleetFunctionsResponse:
         return pb.ListFleetFunctionsResponse(functions=fleet_functions(self.store))
 
+    async def TailFunctionLogs(
+        self, request: pb.TailFunctionLogsRequest, context: Context
+    ) -> AsyncIterator[pb.TailFunctionLogsResponse]:
+        key = LogKey(request.account_id, request.region, request.function_name)
+        exists = self.store.get(
+            Scope(key.account_id, key.region),
+            "function",
+            key.function_name,
+            state_pb2.FunctionRecord,
+        )
+        if exists is None and not self.logs.has(key):
+            await context.abort(
+                grpc.StatusCode.NOT_FOUND,
+                f"No function {key.function_name} in {key.region} of {key.account_id}, "
+                "and no logs of one",
+            )
+        arrived = asyncio.Event()
+        # Subscribed before the first read, so no line falls between the two.
+        unsubscribe = self.logs.subscribe(key, arrived.set) if request.follow else None
+        try:
+            after = 0
+            while True:
+                arrived.clear()
+                lines = self.logs.read(key, request.since_ms, after)
+                # In messages of a bounded size: the client sees lines early
+                # and no message nears gRPC's limit.
+                for start in range(0, len(lines), CHUNK):
+                    yield pb.TailFunctionLogsResponse(
+                        events=[log_event(line) for line in lines[start : start + CHUNK]]
+                    )
+                if lines:
+                    after = lines[-1].seq
+                if not request.follow:
+                    return
+                await arrived.wait()
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
 
 def invocation_record(f: Finished) -> pb.InvocationRecord:
     return pb.InvocationRecord(
@@ -184,45 +223,6 @@ def fleet_functions(store: ResourceStore) -> list[pb.FleetFunction]:
         out.append(function)
     out.sort(key=lambda f: (f.account_id, f.region, f.function_name))
     return out
-
-    async def TailFunctionLogs(
-        self, request: pb.TailFunctionLogsRequest, context: Context
-    ) -> AsyncIterator[pb.TailFunctionLogsResponse]:
-        key = LogKey(request.account_id, request.region, request.function_name)
-        exists = self.store.get(
-            Scope(key.account_id, key.region),
-            "function",
-            key.function_name,
-            state_pb2.FunctionRecord,
-        )
-        if exists is None and not self.logs.has(key):
-            await context.abort(
-                grpc.StatusCode.NOT_FOUND,
-                f"No function {key.function_name} in {key.region} of {key.account_id}, "
-                "and no logs of one",
-            )
-        arrived = asyncio.Event()
-        # Subscribed before the first read, so no line falls between the two.
-        unsubscribe = self.logs.subscribe(key, arrived.set) if request.follow else None
-        try:
-            after = 0
-            while True:
-                arrived.clear()
-                lines = self.logs.read(key, request.since_ms, after)
-                # In messages of a bounded size: the client sees lines early
-                # and no message nears gRPC's limit.
-                for start in range(0, len(lines), CHUNK):
-                    yield pb.TailFunctionLogsResponse(
-                        events=[log_event(line) for line in lines[start : start + CHUNK]]
-                    )
-                if lines:
-                    after = lines[-1].seq
-                if not request.follow:
-                    return
-                await arrived.wait()
-        finally:
-            if unsubscribe is not None:
-                unsubscribe()
 
 
 # Log events per TailFunctionLogsResponse.

@@ -113,6 +113,14 @@ class LambdaApiHandler(_Base):
             )
             output = await operations.call(self.fleet.channel, operation, params, caller)
             status, headers, body = protocol.serialize_response(op, output)
+            if caller.timing:
+                # Where the time went, part by part (each part's whole time,
+                # the parts it called included): browsers and `bench/run.py`
+                # read it; SDKs ignore it.
+                gateway_ms = (time.perf_counter() - started) * 1000
+                headers["Server-Timing"] = ", ".join(
+                    [f"gateway;dur={gateway_ms:.3f}", *caller.timing]
+                )
         except protocol.AwsError as exc:
             status, headers, body = protocol.serialize_error(exc.code, exc.message, exc.extra)
         except grpc.aio.AioRpcError as exc:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -33,6 +33,9 @@ class Caller:
     request_id: str
     # Base URL of this gateway as the caller reached it (for code locations).
     base_url: str
+    # Server-Timing entries the control plane answered with ("control-plane",
+    # "worker", "runtime", "init": ms), for the answer's header.
+    timing: list[str] = field(default_factory=list, compare=False)
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
         return (
@@ -167,6 +170,10 @@ AFTER: dict[str, Callable[[dict[str, Any]], None]] = {
     "DeleteEventSourceMapping": _event_source_mapping,
     "ListEventSourceMappings": _after_list_event_source_mappings,
 }
+# Trailing metadata carrying the control plane's Server-Timing entries
+# (control_plane/api/registry.py).
+TIMING_KEY = "lf-server-timing"
+
 # Members AWS writes back as sent, even as an empty list (recorded:
 # test_layer_exceptions publish_empty_result); left out when not sent.
 ECHO_EMPTY: dict[str, tuple[str, ...]] = {
@@ -212,11 +219,15 @@ async def call(
                     output[name] = member
         output["EventStream"] = events
     else:
-        reply = await channel.unary_unary(
+        unary = channel.unary_unary(
             path,
             request_serializer=request_type.SerializeToString,
             response_deserializer=response_type.FromString,
         )(request, metadata=caller.metadata())
+        reply = await unary
+        for key, value in await unary.trailing_metadata() or ():
+            if key == TIMING_KEY:
+                caller.timing.append(value)
         output = messages.to_dict(reply, keep_empty=keep_empty)
     after = AFTER.get(operation)
     if after is not None:

@@ -74,7 +74,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration", help=f"stop after this long, e.g. 30s (default {DEFAULT_DURATION_S:g}s)"
     )
-    parser.add_argument("--warmup", type=int, default=0, help="invocations first, not counted")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=0,
+        help="invocations first (at the same concurrency), not counted",
+    )
     parser.add_argument("--endpoint", default="http://localhost:4566", help="Lambda endpoint")
     parser.add_argument("--region", default="us-east-1")
     parser.add_argument(
@@ -171,8 +176,9 @@ async def run(
     samples: list[Sample] = []
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         invoker = Invoker(target, session)
-        for _ in range(warmup):
-            await invoker.invoke(0.0, time.perf_counter())
+        if warmup:
+            # As many at once as the run has, so its environments are up.
+            await _closed_loop(invoker, [], time.perf_counter(), concurrency, warmup, None)
         start = time.perf_counter()
         deadline = start + duration_s if duration_s is not None else None
         reporter = asyncio.create_task(_report(samples, start)) if progress else None

@@ -195,3 +195,26 @@ def test_aws_cli_invoke(cluster: Any, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["StatusCode"] == 200
     assert json.loads(out.read_text())["event"] == {"from": "cli"}
+
+
+def test_each_invocation_says_where_its_time_went(client: Any) -> None:
+    """Server-Timing: each part's whole time, the parts it called included,
+    and the environment's start on a cold start only."""
+    fn = name()
+    create_echo(client, fn)
+
+    def timing() -> dict[str, float]:
+        response = client.invoke(FunctionName=fn, Payload=b"{}")
+        response["Payload"].read()
+        header = response["ResponseMetadata"]["HTTPHeaders"]["server-timing"]
+        parts = {}
+        for entry in header.split(","):
+            part, _, duration = entry.strip().partition(";dur=")
+            parts[part] = float(duration)
+        return parts
+
+    cold, warm = timing(), timing()
+    for parts in (cold, warm):
+        assert parts["gateway"] >= parts["control-plane"] >= parts["worker"] >= parts["runtime"] > 0
+    assert cold["worker"] >= cold["init"] > 0
+    assert "init" not in warm

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import os
 import socket
+import time
 from pathlib import Path
 
 import docker
@@ -312,6 +313,7 @@ class Worker:
         structlog.contextvars.bind_contextvars(
             request_id=assignment.request_id, invocation_id=assignment.invocation_id
         )
+        arrived = time.perf_counter()
         try:
             result = await self.pool.invoke(assignment)
         except Exception as exc:
@@ -321,6 +323,7 @@ class Worker:
                 status=apb.INVOKE_STATUS_SERVICE_ERROR,
                 error_message=str(exc),
             )
+        result.worker_us = int((time.perf_counter() - arrived) * 1e6)
         log.info(
             "invoke.done",
             status=apb.InvokeStatus.Name(result.status),

@@ -178,9 +178,11 @@ class Pool:
             )
             status, error_type = "error", "Runtime.ExitError"
             await self.discard(env, str(exc))
-        env.log.answered(
-            request_id, Outcome((time.monotonic() - handed) * 1000, status, error_type)
-        )
+        ran_s = time.monotonic() - handed
+        result.runtime_us = int(ran_s * 1e6)
+        if result.cold_start and env.init_ms:
+            result.init_us = int(env.init_ms * 1000)
+        env.log.answered(request_id, Outcome(ran_s * 1000, status, error_type))
         if assignment.log_tail:
             # Only this caller waits for the output to arrive.
             await self._settle(env)

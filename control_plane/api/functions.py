@@ -505,6 +505,9 @@ async def invoke(
         invoked_arn=invoked_arn(scope, found, request.qualifier),
         log_tail=wants_tail(request.log_type),
     )
+    caller.timing.update(worker=result.worker_us / 1000, runtime=result.runtime_us / 1000)
+    if result.init_us:
+        caller.timing["init"] = result.init_us / 1000
     out = api.InvocationResponse(
         status_code=200, payload=result.payload, executed_version=config.version
     )

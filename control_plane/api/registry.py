@@ -9,6 +9,7 @@ handler answers ServiceException, and the coverage test fails on it.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -45,6 +46,10 @@ class Caller:
     request_id: str = ""
     # The gateway's URL as the client reached it (for GetFunction's Code.Location).
     base_url: str = ""
+    # What a handler measured of the parts below it, in ms by part ("worker",
+    # "runtime", "init"): sent back, with the control plane's own time, as
+    # trailing metadata the gateway turns into a Server-Timing header.
+    timing: dict[str, float] = field(default_factory=dict, compare=False)
 
     @property
     def scope(self) -> Scope:
@@ -118,6 +123,15 @@ def operation(name: str) -> Callable[[Any], Any]:
     return register
 
 
+# Trailing metadata of an answer that carries per-part timings.
+TIMING_KEY = "lf-server-timing"
+
+
+def format_timing(timing: dict[str, float]) -> str:
+    """{"worker": 1.234} -> 'worker;dur=1.234' (Server-Timing's syntax)."""
+    return ", ".join(f"{part};dur={ms:.3f}" for part, ms in timing.items())
+
+
 def _bind(caller: Caller, name: str) -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=caller.request_id, operation=name)
@@ -125,6 +139,7 @@ def _bind(caller: Caller, name: str) -> None:
 
 def _unary(api: Api, name: str) -> Callable[[Message, Context], Awaitable[Message]]:
     async def handle(request: Message, context: Context) -> Message:
+        started = time.perf_counter()
         caller = Caller.from_metadata(context.invocation_metadata())
         _bind(caller, name)
         handler = HANDLERS.get(name)
@@ -132,6 +147,9 @@ def _unary(api: Api, name: str) -> Callable[[Message, Context], Awaitable[Messag
             if handler is None:
                 raise service_error(f"lambdafleet does not implement the {name} operation yet.")
             response: Message = await handler(api, caller, request)  # type: ignore[misc]
+            if caller.timing:
+                caller.timing["control-plane"] = (time.perf_counter() - started) * 1000
+                context.set_trailing_metadata(((TIMING_KEY, format_timing(caller.timing)),))
             return response
         except LambdaError as exc:
             await abort(context, exc)
