@@ -25,6 +25,7 @@ from lambdafleet.state.v1 import state_pb2
 
 from . import lifecycle
 from .api.concurrency import provisioned_configs, reservations
+from .api.kinds import ALIAS, FUNCTION, PROVISIONED, VERSION
 from .api.resolve import function_arn, get_alias, is_version
 from .leases import Leases, Limits, Throttled
 from .metrics import FleetMetrics
@@ -100,6 +101,8 @@ class Scheduler:
         # LAMBDA_LIMITS_CONCURRENT_EXECUTIONS: every account's concurrency.
         self.account_limit = account_limit
         self.leases = Leases()
+        # Limits by scope, with the store generation they were read at.
+        self._limits: dict[Scope, tuple[tuple[int, ...], Limits]] = {}
         self._activations: dict[tuple[Scope, str], asyncio.Task[None]] = {}
         self._capacity = asyncio.Condition()
         registry.on_change(self._workers_changed)
@@ -199,8 +202,20 @@ class Scheduler:
     # -- dispatch -----------------------------------------------------------
 
     def limits(self, scope: Scope) -> Limits:
-        """The account's concurrency settings as stored now: read at every
-        invocation, so a change applies to the next one."""
+        """The account's concurrency settings as stored now, so a change
+        applies to the next invocation: derived from the rows again only
+        when a function, version, alias or provisioned config was written
+        since (reading every function record of the account at each
+        invocation cost time in proportion to the functions)."""
+        generation = self.store.generation(FUNCTION, VERSION, ALIAS, PROVISIONED)
+        cached = self._limits.get(scope)
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        limits = self._read_limits(scope)
+        self._limits[scope] = (generation, limits)
+        return limits
+
+    def _read_limits(self, scope: Scope) -> Limits:
         provisioned: dict[str, dict[str, int]] = {}
         versions: dict[str, dict[str, str]] = {}
         for function, qualifier, config in provisioned_configs(self.store, scope):
@@ -382,7 +397,8 @@ class Scheduler:
                     await asyncio.wait_for(self._capacity.wait(), timeout=remaining)
                 except TimeoutError:
                     pass
-        log.info("invoke.placed", worker_id=session.worker_id, invocation_id=invocation_id)
+        # Debug: one line per invocation would cost more than placing it.
+        log.debug("invoke.placed", worker_id=session.worker_id, invocation_id=invocation_id)
         if placed is not None:
             placed.worker_id = session.worker_id
         try:

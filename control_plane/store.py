@@ -124,6 +124,18 @@ class ResourceStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
         self._depth = 0
+        # Writes so far, per kind (and in all): what a cache of something
+        # derived from the rows compares to know it is still right.
+        self._writes: dict[str, int] = {}
+        self._all_writes = 0
+
+    def generation(self, *kinds: str) -> tuple[int, ...]:
+        """Changes whenever a resource of one of these kinds may have been
+        written (deleting a function's resources counts for every kind)."""
+        return (self._all_writes, *(self._writes.get(kind, 0) for kind in kinds))
+
+    def _wrote(self, kind: str) -> None:
+        self._writes[kind] = self._writes.get(kind, 0) + 1
 
     def close(self) -> None:
         self._db.close()
@@ -168,6 +180,7 @@ class ResourceStore:
         self, scope: Scope, kind: str, rid: str, value: Message, function: str | None = None
     ) -> bool:
         """Store a new resource; False when the id is taken."""
+        self._wrote(kind)
         try:
             self._db.execute(
                 "INSERT INTO resources VALUES (?, ?, ?, ?, ?, ?)",
@@ -181,12 +194,14 @@ class ResourceStore:
         self, scope: Scope, kind: str, rid: str, value: Message, function: str | None = None
     ) -> None:
         """Store a resource, replacing any with the same id."""
+        self._wrote(kind)
         self._db.execute(
             "INSERT OR REPLACE INTO resources VALUES (?, ?, ?, ?, ?, ?)",
             (scope.account_id, scope.region, kind, rid, function, value.SerializeToString()),
         )
 
     def delete(self, scope: Scope, kind: str, rid: str) -> bool:
+        self._wrote(kind)
         cur = self._db.execute(
             "DELETE FROM resources WHERE account_id=? AND region=? AND kind=? AND id=?",
             (scope.account_id, scope.region, kind, rid),
@@ -195,6 +210,7 @@ class ResourceStore:
 
     def delete_function(self, scope: Scope, name: str) -> int:
         """Delete every resource that belongs to function `name`."""
+        self._all_writes += 1
         cur = self._db.execute(
             "DELETE FROM resources WHERE account_id=? AND region=? AND function=?",
             (scope.account_id, scope.region, name),

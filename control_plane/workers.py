@@ -59,8 +59,21 @@ class WorkerSession:
         self.closed = False
         # A draining worker finishes its invocations but is given no more.
         self.draining = False
+        self._snapshot: WorkerSnapshot | None = None
 
     def snapshot(self) -> WorkerSnapshot:
+        """What placement sees of this worker. Kept until the session's state
+        changes (every change goes through a method below, which drops it),
+        so placing an invocation among many workers rebuilds only the
+        snapshot of the one that last changed."""
+        if self._snapshot is None:
+            self._snapshot = self._take_snapshot()
+        return self._snapshot
+
+    def _changed(self) -> None:
+        self._snapshot = None
+
+    def _take_snapshot(self) -> WorkerSnapshot:
         return WorkerSnapshot(
             worker_id=self.worker_id,
             capacity=self.capacity,
@@ -86,6 +99,7 @@ class WorkerSession:
 
     def on_heartbeat(self, heartbeat: apb.Heartbeat) -> None:
         self.touch()
+        self._changed()
         self.environments = list(heartbeat.environments)
         self.prestarted = heartbeat.prestarted
         self.prestarted_memory_mb = heartbeat.prestarted_memory_mb
@@ -101,6 +115,7 @@ class WorkerSession:
             memory,
             assignment.provisioned,
         )
+        self._changed()
         self.in_flight += 1
         self.busy_memory_mb += memory
         if assignment.provisioned:
@@ -118,6 +133,7 @@ class WorkerSession:
         if entry is None:
             return
         future, env_key, memory, provisioned = entry
+        self._changed()
         self.in_flight -= 1
         self.busy_memory_mb -= memory
         if provisioned:
@@ -151,6 +167,7 @@ class WorkerSession:
             )
 
     def on_provision_report(self, report: apb.ProvisionReport) -> None:
+        self._changed()
         self.provisioned = {e.environment_key: e for e in report.environments}
 
     def drain(self) -> None:

@@ -69,6 +69,9 @@ class _Base(tornado.web.RequestHandler):
         self.finish()
 
 
+_HOT = frozenset({"Invoke", "InvokeWithResponseStream", "InvokeAsync"})
+
+
 class LambdaApiHandler(_Base):
     """Every Lambda API call: route by the service model, validate, call the
     control plane, answer in AWS's shape."""
@@ -141,7 +144,9 @@ class LambdaApiHandler(_Base):
             status, headers, body = protocol.serialize_error(
                 "ServiceException", "An internal error occurred."
             )
-        log.info(
+        # Invocations at debug: a line for each would cost more than the
+        # gateway's own share of a warm one; the dashboard and metrics count them.
+        (log.debug if operation in _HOT else log.info)(
             "api.call",
             operation=operation,
             status=status,

@@ -232,3 +232,31 @@ class TestWorkerRegistry:
             assert session.environments == [] and session.snapshot().free_memory_mb == 4096
 
         asyncio.run(run())
+
+    def test_a_snapshot_is_kept_until_the_session_changes(self) -> None:
+        async def run() -> None:
+            session = WorkerSession(apb.Register(worker_id="w", capacity=2, memory_mb=1024), 1000)
+            first = session.snapshot()
+            assert session.snapshot() is first
+            task = asyncio.create_task(
+                session.invoke(apb.InvokeAssignment(invocation_id="i", function=spec()), "k")
+            )
+            await asyncio.sleep(0)
+            busy = session.snapshot()
+            assert busy is not first and busy.in_flight == 1
+            session.on_invoke_result(
+                apb.InvokeResult(invocation_id="i", status=apb.INVOKE_STATUS_SUCCESS)
+            )
+            await task
+            done = session.snapshot()
+            assert done.in_flight == 0 and done.idle == {"k": 1}
+            session.on_heartbeat(apb.Heartbeat(prestarted_memory_mb=512))
+            assert session.snapshot().free_memory_mb == 1024 - 512
+            session.on_provision_report(
+                apb.ProvisionReport(
+                    environments=[apb.ProvisionedEnvironments(environment_key="p", ready=1)]
+                )
+            )
+            assert session.snapshot().provisioned_idle == {"p": 1}
+
+        asyncio.run(run())

@@ -80,7 +80,8 @@ def control_plane(tmp_path: Path) -> Iterator[tuple[str, str, Path]]:
                 str(int(TTL_S * 1000)),
             ],
             cp_log,
-            env={"LAMBDAFLEET_ASYNC_DELAY_SCALE": "0.01"},
+            # Debug: the check reads every placement (invoke.placed) it logs.
+            env={"LAMBDAFLEET_ASYNC_DELAY_SCALE": "0.01", "LAMBDAFLEET_LOG_LEVEL": "debug"},
         ).start(),
         Process(
             ["gateway", "--control-plane", address, "--port", str(port)],
@@ -278,6 +279,9 @@ def check(
         elif e["event"] == "invoke.placed" and worker in gone:
             placed_after_gone.append(e)
     assert set(gone) == set(faults.at), (gone, faults.kind)
+    # Every answered synchronous call was placed, and the log shows it.
+    placements = sum(1 for e in log if e["event"] == "invoke.placed")
+    assert placements >= sum(1 for c in sync if c.code == 200), placements
     assert not placed_after_gone, placed_after_gone[:5]
 
     # Every synchronous caller got its payload or AWS's service error.

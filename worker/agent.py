@@ -324,7 +324,7 @@ class Worker:
                 error_message=str(exc),
             )
         result.worker_us = int((time.perf_counter() - arrived) * 1e6)
-        log.info(
+        log.debug(
             "invoke.done",
             status=apb.InvokeStatus.Name(result.status),
             cold_start=result.cold_start,
