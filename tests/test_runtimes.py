@@ -184,6 +184,7 @@ def test_introspection(functions: Functions, runtime: str) -> None:
         "LAMBDA_TASK_ROOT",
         "LANG",
         "LD_LIBRARY_PATH",
+        "LC_CTYPE",
         "TZ",
         "TEST_KEY",
         "NODE_PATH",

@@ -122,6 +122,8 @@ _PROVIDED_FILES = (
 
 
 def _python_recipe(version: str, suite: str) -> BuildRecipe:
+    # AWS's python3.13 image sets LC_CTYPE (recorded introspection); 3.11's not.
+    env = (("LC_CTYPE", "C.UTF-8"),) if version == "3.13" else ()
     return BuildRecipe(
         runtime=f"python{version}",
         suite=suite,
@@ -133,6 +135,7 @@ def _python_recipe(version: str, suite: str) -> BuildRecipe:
         python_version=version,
         requirements=RIC_REQUIREMENTS,
         files=_PYTHON_FILES,
+        env=env,
     )
 
 
@@ -163,6 +166,16 @@ def _node_recipe(major: str, suite: str) -> BuildRecipe:
 def _provided_recipe(runtime: str) -> BuildRecipe:
     # Not Amazon Linux: a Debian base with what AWS's custom runtime tutorial
     # uses (curl). Both provided runtimes share it, and its root filesystem.
+    env: tuple[tuple[str, str], ...] = ()
+    if runtime == "provided.al2":
+        # Amazon Linux 2's image has no /var/lang (recorded introspection).
+        env = (
+            ("PATH", "/usr/local/bin:/usr/bin:/bin:/opt/bin"),
+            (
+                "LD_LIBRARY_PATH",
+                "/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:/var/task:/var/task/lib:/opt/lib",
+            ),
+        )
     return BuildRecipe(
         runtime=runtime,
         suite="bookworm",
@@ -173,6 +186,7 @@ def _provided_recipe(runtime: str) -> BuildRecipe:
         # it (the tutorial's uses `set -o pipefail` and `source`, which
         # Debian's dash lacks). /bin is /usr/bin on bookworm (merged /usr).
         links=(("usr/bin/sh", "bash"),),
+        env=env,
     )
 
 

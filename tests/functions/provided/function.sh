@@ -47,6 +47,7 @@ JSON
 }
 
 fail() {
-  echo "Error: some_error_msg"
+  message=$(printf '%s' "$1" | sed -n 's/.*"error_msg": *"\([^"]*\)".*/\1/p')
+  echo "Error: $message"
   return 1
 }
