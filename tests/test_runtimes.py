@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import ROLE
+from cluster import ROLE, containers, environments
+from conftest import UpCluster
 
 FUNCTIONS = Path(__file__).parent / "functions"
 RECORDED = json.loads(
@@ -353,3 +355,68 @@ def test_runtime_without_image_fails_naming_the_mapping(client: Any) -> None:
             client.invoke(FunctionName=name, Payload=b"{}")
     finally:
         client.delete_function(FunctionName=name)
+
+
+# --------------------------------------------------------------------------
+# Pre-started containers of images without Python
+
+
+PRESTARTED = ["nodejs20.x", "provided.al2023"]
+
+
+@pytest.fixture(scope="module")
+def pooled(docker_daemon: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpCluster]:
+    pools = ",".join(f"{runtime}:256=1" for runtime in PRESTARTED)
+    up = UpCluster(tmp_path_factory.mktemp("prestart-rt"), env={"LAMBDAFLEET_PRESTART": pools})
+    up.start()
+    yield up
+    up.stop()
+
+
+@pytest.mark.parametrize("runtime", PRESTARTED)
+def test_prestarted_container_binds_with_the_functions_variables(
+    pooled: UpCluster, runtime: str
+) -> None:
+    """Node.js and provided images have no Python: their pre-started
+    containers wait for the binding through a shell (node or curl fetching
+    it), then run the function as a fresh container would."""
+    client = pooled.client()
+    made = Functions(client)
+    language = LANGUAGE[runtime]
+
+    def pool_ready() -> bool:
+        return any(
+            c["labels"].get("lambdafleet.prestart") == f"{runtime}:256"
+            and c["labels"]["lambdafleet.worker"].startswith(pooled.worker_prefix)
+            for c in containers(label="lambdafleet.prestart")
+        )
+
+    # Quotes, a dollar and spaces survive the shell; the provided test
+    # function prints values into JSON unescaped, so it gets no double quote.
+    tricky = "it's $HOME `id`" if language == "provided" else 'it\'s "quoted" $HOME `id`'
+    deadline = time.monotonic() + 120
+    while not pool_ready():
+        assert time.monotonic() < deadline, f"no pre-started {runtime} container"
+        time.sleep(0.2)
+    try:
+        config = made.create(
+            runtime,
+            HANDLERS[language]["introspect"],
+            language,
+            MemorySize=256,
+            Environment={"Variables": {"TEST_KEY": tricky}},
+        )
+        response, payload = made.invoke(config["FunctionName"], {})
+        assert "FunctionError" not in response, payload
+        (env,) = environments(pooled.endpoint, config["FunctionName"])
+        assert env["prestarted"] is True
+        environment = payload["environment"]
+        assert environment["AWS_LAMBDA_FUNCTION_NAME"] == config["FunctionName"]
+        assert environment["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+        assert environment["_HANDLER"] == HANDLERS[language]["introspect"]
+        assert ("AWS_EXECUTION_ENV" in environment) == (language != "provided")
+        assert payload["uid"] == 993 and payload["task_writable"] is False
+        assert environment["TEST_KEY"] == tricky
+    finally:
+        for name in made.names:
+            client.delete_function(FunctionName=name)

@@ -280,6 +280,9 @@ class Prestart:
         # Taken but not yet told: its process may not have asked yet.
         self.claimed: dict[str, Prestarted] = {}
         self._starting: dict[Bucket, int] = {}
+        # Containers being created, by hostname: a fast waiter (a shell and
+        # curl) asks to be bound before the create call has even returned.
+        self._creating: dict[str, Prestarted] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._removing: set[asyncio.Task[None]] = set()
@@ -339,7 +342,7 @@ class Prestart:
 
     def lookup(self, hostname: str) -> Prestarted | None:
         """The container asking the bind endpoint under `hostname`."""
-        return self.idle.get(hostname) or self.claimed.get(hostname)
+        return self.idle.get(hostname) or self.claimed.get(hostname) or self._creating.get(hostname)
 
     def answered(self, pre: Prestarted) -> None:
         self.claimed.pop(pre.hostname, None)
@@ -406,6 +409,7 @@ class Prestart:
     async def _start_one(self, bucket: Bucket) -> None:
         pre = Prestarted(bucket)
         self._starting[bucket] = self._starting.get(bucket, 0) + 1
+        self._creating[pre.hostname] = pre
         try:
             async with self.start_slots:
                 pre.container_id = await self.containers.create_and_start(
@@ -421,11 +425,15 @@ class Prestart:
                     memory_mb=bucket.memory_mb,
                     code_tar=b"",
                 )
+            self._creating.pop(pre.hostname, None)
             self.idle[pre.hostname] = pre
             if bucket not in self.targets:
                 self._retire(pre)  # forgotten while it started
             self.on_change()
         except Exception as exc:
+            self._creating.pop(pre.hostname, None)
+            if not pre.binding.done():
+                pre.binding.cancel()  # a request it made is let go (410)
             log.warning("prestart.failed", bucket=str(bucket), error=repr(exc))
             await asyncio.sleep(1.0)  # a broken daemon is not hammered
         finally:
@@ -436,6 +444,6 @@ class Prestart:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for pre in [*self.idle.values(), *self.claimed.values()]:
+        for pre in [*self.idle.values(), *self.claimed.values(), *self._creating.values()]:
             self._drop(pre)
         await asyncio.gather(*self._removing, return_exceptions=True)
