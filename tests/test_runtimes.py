@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import ROLE, containers, environments
+from cluster import ROLE, environments, fleet_status
 from conftest import UpCluster
 
 FUNCTIONS = Path(__file__).parent / "functions"
@@ -385,11 +385,10 @@ def test_prestarted_container_binds_with_the_functions_variables(
     language = LANGUAGE[runtime]
 
     def pool_ready() -> bool:
-        return any(
-            c["labels"].get("lambdafleet.prestart") == f"{runtime}:256"
-            and c["labels"]["lambdafleet.worker"].startswith(pooled.worker_prefix)
-            for c in containers(label="lambdafleet.prestart")
-        )
+        # As the worker reports it: its containers are in the pool, not only
+        # created (the daemon lists a container before the worker holds it).
+        (worker,) = fleet_status(pooled.endpoint)["workers"]
+        return bool(worker["prestarted"] == len(PRESTARTED))
 
     # Quotes, a dollar and spaces survive the shell; the provided test
     # function prints values into JSON unescaped, so it gets no double quote.
