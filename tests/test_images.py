@@ -104,7 +104,14 @@ def test_known_runtimes_are_botocore_runtimes() -> None:
     botocore_runtimes = set(model["shapes"]["Runtime"]["enum"])
     assert supported_runtimes() <= botocore_runtimes
     assert {"python3.11", "nodejs20.x", "provided.al2023", "java21"} <= supported_runtimes()
-    assert buildable_runtimes() == {"python3.11"}
+    assert buildable_runtimes() == {
+        "python3.11",
+        "python3.13",
+        "nodejs18.x",
+        "nodejs20.x",
+        "provided.al2023",
+        "provided.al2",
+    }
     assert buildable_runtimes() <= supported_runtimes()
 
 
@@ -249,9 +256,10 @@ def test_current_local_build_is_used_when_the_official_image_is_unavailable() ->
 def test_unbuildable_runtime_without_image_names_runtime_and_setting() -> None:
     resolver = make_resolver(None, FakeClient())
     with pytest.raises(RuntimeImageError) as error:
-        ensure(resolver, "nodejs20.x")
-    assert "nodejs20.x" in str(error.value)
+        ensure(resolver, "java21")
+    assert "java21" in str(error.value)
     assert "LAMBDA_RUNTIME_IMAGE_MAPPING" in str(error.value)
+    assert "public.ecr.aws/lambda/java:21" in str(error.value)
     with pytest.raises(RuntimeImageError, match="unsupported runtime 'cobol85'"):
         ensure(resolver, "cobol85")
 

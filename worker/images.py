@@ -22,7 +22,6 @@ import asyncio
 import contextlib
 import fcntl
 import functools
-import hashlib
 import io
 import json
 import os
@@ -35,9 +34,8 @@ import tarfile
 import tempfile
 import threading
 import time
-import zipfile
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -46,16 +44,31 @@ import docker
 import docker.errors
 import structlog
 
+from .image_recipes import (
+    LAYER_MTIME,
+    RECIPE_LABEL,
+    RECIPES,
+    RUNTIME_LABEL,
+    BuildRecipe,
+    dockerfile,
+    fingerprint,
+    rootfs_key,
+    runtime_layer,
+    short_hash,
+)
+
+# The recipes' names as this module used them before they moved (tests and
+# callers use them through here).
+_fingerprint = fingerprint
+_runtime_layer = runtime_layer
+__all__ = ["RECIPES", "RECIPE_LABEL", "RUNTIME_LABEL", "BuildRecipe"]
+
 log = structlog.get_logger(__name__)
 
 Progress = Callable[[str], None]
 
 MAPPING_ENV = "LAMBDA_RUNTIME_IMAGE_MAPPING"
 CACHE_ENV = "LAMBDAFLEET_IMAGE_CACHE"
-RUNTIME_LABEL = "lambdafleet.runtime"
-# Fingerprint of what an image was built from, so a changed recipe or changed
-# runtime files lead to a rebuild instead of silently running a stale image.
-RECIPE_LABEL = "lambdafleet.recipe"
 LOCAL_REPOSITORY = "lambdafleet/runtime"
 OFFICIAL_REGISTRY = "public.ecr.aws/lambda"
 
@@ -427,7 +440,7 @@ def _local_image_state(
         labels = client.images.get(local_image(runtime)).labels
     except docker.errors.ImageNotFound:
         return "missing"
-    current = labels.get(RECIPE_LABEL) == _fingerprint(RECIPES[runtime], _host_arch())
+    current = labels.get(RECIPE_LABEL) == fingerprint(RECIPES[runtime], _host_arch())
     return "current" if current else "stale"
 
 
@@ -460,81 +473,6 @@ def _stage(report: Progress, message: str, **context: Any) -> None:
 # --------------------------------------------------------------------------
 # Building images
 
-
-@dataclass(frozen=True)
-class BuildRecipe:
-    """How to build one runtime's image from Debian packages and downloaded wheels.
-
-    Adding python3.13 is one more ``_python_recipe("3.13", "trixie")`` (Debian
-    13 ships 3.13), provided the pinned wheels exist for it. Node.js and the
-    ``provided.*`` runtimes need their own runtime-client step next to the
-    wheel download, and their own bootstrap files.
-    """
-
-    runtime: str
-    suite: str  # the Debian release whose packages provide the language
-    packages: tuple[str, ...]  # debootstrap --include
-    python_version: str | None = None  # download wheels for this CPython
-    requirements: tuple[str, ...] = ()  # pip requirements, unpacked into /var/runtime
-    # (path in the image, file in runtime_image/, mode); @@NAME@@ placeholders
-    # in the files are filled in by _render.
-    files: tuple[tuple[str, str, int], ...] = ()
-
-    @property
-    def execution_env(self) -> str:
-        return f"AWS_Lambda_{self.runtime}"
-
-
-# Pinned so that the wheel cache, the image fingerprint and the runtime
-# behaviour stay the same between builds; simplejson and snapshot-restore-py
-# are awslambdaric's dependencies.
-_RIC_REQUIREMENTS = ("awslambdaric==4.2.2", "simplejson==4.3.0", "snapshot-restore-py==1.0.0")
-
-_PYTHON_FILES = (
-    ("lambda-entrypoint.sh", "lambda-entrypoint.sh", 0o755),
-    ("var/runtime/bootstrap", "python-bootstrap", 0o755),
-    ("var/runtime/bootstrap.py", "python-bootstrap.py", 0o644),
-)
-
-
-def _python_recipe(version: str, suite: str) -> BuildRecipe:
-    return BuildRecipe(
-        runtime=f"python{version}",
-        suite=suite,
-        # python3, not python3-minimal, which lacks http, decimal and more.
-        # awslambdaric's C extension links libstdc++; tzdata makes TZ and
-        # zoneinfo work as on Lambda.
-        packages=("python3", "ca-certificates", "libstdc++6", "tzdata"),
-        python_version=version,
-        requirements=_RIC_REQUIREMENTS,
-        files=_PYTHON_FILES,
-    )
-
-
-RECIPES: dict[str, BuildRecipe] = {
-    recipe.runtime: recipe for recipe in (_python_recipe("3.11", "bookworm"),)
-}
-
-_RUNTIME_FILES = Path(__file__).parent / "runtime_image"
-# Bump when the way images are put together changes in a way that neither the
-# recipe, the Dockerfile nor the runtime files show, to force rebuilds.
-_BUILD_FORMAT = 1
-# Fixed timestamps make the runtime layer byte-identical between builds, so the
-# daemon's build cache reuses layers and a rebuild costs seconds.
-_LAYER_MTIME = 1_700_000_000
-
-# Mirrors the environment of AWS's images (and Lambda itself, for TZ).
-_IMAGE_ENV = {
-    "LANG": "en_US.UTF-8",
-    "TZ": ":UTC",
-    "PATH": "/var/lang/bin:/usr/local/bin:/usr/bin:/bin:/opt/bin",
-    "LD_LIBRARY_PATH": (
-        "/var/lang/lib:/lib64:/usr/lib64:/var/runtime:/var/runtime/lib:"
-        "/var/task:/var/task/lib:/opt/lib"
-    ),
-    "LAMBDA_TASK_ROOT": "/var/task",
-    "LAMBDA_RUNTIME_DIR": "/var/runtime",
-}
 
 _DEBIAN_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
 _WHEEL_ARCH = {"amd64": "x86_64", "arm64": "aarch64"}
@@ -575,10 +513,10 @@ def build_runtime_image(
     cache = _cache_root(cache_dir)
     rootfs = _rootfs_tarball(recipe, arch, cache, report)
     wheels = _download_wheels(recipe, arch, cache, report)
-    fingerprint = _fingerprint(recipe, arch)
-    layer = _runtime_layer(recipe, wheels)
+    recipe_fingerprint = fingerprint(recipe, arch)
+    layer = runtime_layer(recipe, wheels)
     tag = local_image(runtime)
-    _docker_build(client, recipe, tag, fingerprint, rootfs, layer, cache, report)
+    _docker_build(client, recipe, tag, recipe_fingerprint, rootfs, layer, cache, report)
     _stage(
         report,
         f"built {tag} in {time.monotonic() - started:.1f} s",
@@ -607,18 +545,6 @@ def _cache_root(cache_dir: Path | None) -> Path:
     return Path.home() / ".cache" / "lambdafleet" / "images"
 
 
-def _short_hash(*parts: object) -> str:
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
-
-
-def _fingerprint(recipe: BuildRecipe, arch: str) -> str:
-    digest = hashlib.sha256(repr((_BUILD_FORMAT, recipe, arch)).encode())
-    digest.update(_dockerfile(recipe, fingerprint="").encode())
-    for _, source, _ in recipe.files:
-        digest.update((_RUNTIME_FILES / source).read_bytes())
-    return digest.hexdigest()[:16]
-
-
 @contextlib.contextmanager
 def _file_lock(target: Path) -> Iterator[None]:
     """Serialise producing ``target`` between threads and processes on this host."""
@@ -641,7 +567,7 @@ _PER_PACKAGE_LINE = re.compile(
 
 def _rootfs_tarball(recipe: BuildRecipe, arch: str, cache: Path, report: Progress) -> Path:
     """A tarball of a Debian root filesystem for ``recipe``, made once and cached."""
-    key = _short_hash("minbase", recipe.suite, arch, sorted(recipe.packages))
+    key = rootfs_key(recipe, arch)
     tarball = cache / "rootfs" / f"{recipe.suite}-{arch}-{key}.tar"
     if tarball.exists():
         report(f"using cached root filesystem {tarball}")
@@ -783,7 +709,7 @@ def _download_wheels(recipe: BuildRecipe, arch: str, cache: Path, report: Progre
         return []
     platform_tag = f"manylinux2014_{_WHEEL_ARCH[arch]}"
     abi = "cp" + recipe.python_version.replace(".", "")
-    key = _short_hash(recipe.requirements, platform_tag, abi)
+    key = short_hash(recipe.requirements, platform_tag, abi)
     folder = cache / "wheels" / f"{recipe.runtime}-{platform_tag}-{key}"
     complete = folder / ".complete"
     if complete.exists():
@@ -833,102 +759,26 @@ def _download_wheels(recipe: BuildRecipe, arch: str, cache: Path, report: Progre
     return wheels
 
 
-def _render(recipe: BuildRecipe, text: bytes) -> bytes:
-    values = {
-        "EXECUTION_ENV": recipe.execution_env,
-        "PYTHON": f"/usr/bin/python{recipe.python_version}",
-    }
-    for name, value in values.items():
-        text = text.replace(f"@@{name}@@".encode(), value.encode())
-    return text
-
-
-def _runtime_layer(recipe: BuildRecipe, wheels: Iterable[Path]) -> bytes:
-    """A tar with everything the image adds on top of Debian: /var/runtime, /var/task, ..."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
-
-        def add(name: str, mode: int, data: bytes | None = None, link: str | None = None) -> None:
-            info = tarfile.TarInfo(name)
-            info.mode = mode
-            info.mtime = _LAYER_MTIME
-            info.uname = info.gname = "root"
-            if link is not None:
-                info.type = tarfile.SYMTYPE
-                info.linkname = link
-                tar.addfile(info)
-            elif data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-
-        files: list[tuple[str, int, bytes]] = []
-        for wheel in wheels:
-            with zipfile.ZipFile(wheel) as archive:
-                for member in archive.infolist():
-                    if not member.is_dir():
-                        executable = (member.external_attr >> 16) & 0o111
-                        mode = 0o755 if executable else 0o644
-                        files.append((f"var/runtime/{member.filename}", mode, archive.read(member)))
-        # Directory entries of their own, so every level is readable and
-        # searchable by everyone: functions may run as any user.
-        directories = {"var/task", "var/runtime"}
-        for path, _, _ in files:
-            parent = path.rpartition("/")[0]
-            while parent.startswith("var/runtime/"):
-                directories.add(parent)
-                parent = parent.rpartition("/")[0]
-        for directory in sorted(directories):
-            add(directory, 0o755)
-        for path, mode, data in files:
-            add(path, mode, data)
-        for destination, source, mode in recipe.files:
-            add(destination, mode, _render(recipe, (_RUNTIME_FILES / source).read_bytes()))
-        # AWS's images set LANG=en_US.UTF-8. Without such a locale setlocale()
-        # fails and programs fall back to ASCII; minbase has only C.UTF-8, the
-        # same encoding, so the name becomes an alias of it (no locales package).
-        add("usr/lib/locale/en_US.utf8", 0o777, link="C.utf8")
-    return buffer.getvalue()
-
-
-def _dockerfile(recipe: BuildRecipe, fingerprint: str) -> str:
-    env = "ENV " + " \\\n    ".join(f'{name}="{value}"' for name, value in _IMAGE_ENV.items())
-    return f"""\
-FROM scratch
-ADD rootfs.tar /
-ADD runtime.tar /
-# The function's user cannot write /var/runtime, so compile now rather than
-# on every cold start.
-RUN ["/usr/bin/python{recipe.python_version}", "-m", "compileall", "-q", "/var/runtime"]
-{env}
-WORKDIR /var/task
-ENTRYPOINT ["/lambda-entrypoint.sh"]
-LABEL {RUNTIME_LABEL}="{recipe.runtime}" {RECIPE_LABEL}="{fingerprint}"
-"""
-
-
 def _docker_build(
     client: docker.DockerClient,
     recipe: BuildRecipe,
     tag: str,
-    fingerprint: str,
+    recipe_fingerprint: str,
     rootfs: Path,
     layer: bytes,
     cache: Path,
     report: Progress,
 ) -> None:
     """Send the build context to the daemon (local or remote) and build ``tag``."""
-    dockerfile = _dockerfile(recipe, fingerprint).encode()
+    dockerfile_text = dockerfile(recipe, recipe_fingerprint).encode()
     (cache / "tmp").mkdir(parents=True, exist_ok=True)
     # A file rather than memory: the context holds the whole root filesystem.
     with tempfile.TemporaryFile(dir=cache / "tmp", prefix="context-") as context:
         with tarfile.open(fileobj=context, mode="w") as tar:
-            for name, data in (("Dockerfile", dockerfile), ("runtime.tar", layer)):
+            for name, data in (("Dockerfile", dockerfile_text), ("runtime.tar", layer)):
                 info = tarfile.TarInfo(name)
                 info.size = len(data)
-                info.mtime = _LAYER_MTIME
+                info.mtime = LAYER_MTIME
                 tar.addfile(info, io.BytesIO(data))
             tar.add(rootfs, arcname="rootfs.tar")
         size_mb = context.tell() / 1e6

@@ -22,6 +22,7 @@ from .code_cache import CodeCache
 from .containers import LABEL_ENVIRONMENT, LABEL_FUNCTION, LABEL_VERSION
 from .environment import Answer, Environment, EnvironmentStopped, Invocation, Status
 from .environment_log import Outcome
+from .image_recipes import execution_env
 from .prestart import Prestart, Prestarted, bucket_for
 
 log = structlog.get_logger(__name__)
@@ -377,7 +378,6 @@ class Pool:
                 "_HANDLER": spec.handler,
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
-                "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
                 "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
                 "AWS_LAMBDA_FUNCTION_VERSION": spec.version,
                 "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_size),
@@ -394,6 +394,12 @@ class Pool:
                 "AWS_SESSION_TOKEN": "test",
             }
         )
+        runtime_env = execution_env(spec.runtime)
+        if runtime_env is not None:
+            variables["AWS_EXECUTION_ENV"] = runtime_env
+        else:
+            # AWS sets none for OS-only runtimes: not even the function may.
+            variables.pop("AWS_EXECUTION_ENV", None)
         return variables
 
     # -- lifecycle ---------------------------------------------------------------

@@ -36,6 +36,7 @@ from lambdafleet.agent.v1 import agent_pb2 as apb
 
 from .backends import Images, Sandboxes
 from .containers import LABEL_PRESTART
+from .image_recipes import RECIPES
 from .images import local_image
 
 log = structlog.get_logger(__name__)
@@ -65,6 +66,48 @@ while True:
 os.environ.update(bound["environment"])
 os.execv("/lambda-entrypoint.sh", ["/lambda-entrypoint.sh", bound["handler"]])
 """
+
+# The same for images without Python (Node.js, provided.*): a shell asks for
+# the binding as shell assignments (`?format=sh`, quoted by the worker),
+# fetched with what the image has; the fetcher exits 75 (EX_TEMPFAIL) when
+# the worker cannot be reached yet, anything else but 0 when let go.
+_FETCH_WITH_NODE = (
+    "/usr/bin/node -e '"
+    'const [h, p] = [process.env.AWS_LAMBDA_RUNTIME_API.replace(/:[^:]*$/, ""),'
+    ' process.env.AWS_LAMBDA_RUNTIME_API.replace(/^.*:/, "")];'
+    f' require("http").get({{host: h, port: p, path: "{BIND_PATH}?format=sh"}}, (r) => {{'
+    ' let b = ""; r.setEncoding("utf8"); r.on("data", (c) => (b += c));'
+    ' r.on("end", () => { if (r.statusCode !== 200) process.exit(1); process.stdout.write(b); });'
+    ' }).on("error", () => process.exit(75));\''
+)
+_FETCH_WITH_CURL = (
+    f'curl -sf "http://$AWS_LAMBDA_RUNTIME_API{BIND_PATH}?format=sh" || '
+    "{ rc=$?; [ $rc -eq 7 ] && exit 75; exit $rc; }"
+)
+_WAIT_FOR_BIND_SH = """\
+while :; do
+  bound=$(FETCH)
+  rc=$?
+  [ "$rc" -eq 0 ] && break
+  [ "$rc" -eq 75 ] || exit 0
+  sleep 0.1
+done
+eval "$bound"
+exec /lambda-entrypoint.sh "$_HANDLER"
+"""
+
+
+def bind_entrypoint(runtime: str) -> list[str] | None:
+    """The command a pre-started container of `runtime` waits in, or None
+    when its image cannot be pre-started (lambdafleet builds none for it)."""
+    recipe = RECIPES.get(runtime)
+    if recipe is None:
+        return None
+    if recipe.language == "python":
+        return ["/usr/bin/python3", "-c", WAIT_FOR_BIND]
+    fetch = _FETCH_WITH_NODE if recipe.language == "nodejs" else _FETCH_WITH_CURL
+    # Spaces inside $( ): `$((` would begin an arithmetic expansion.
+    return ["/bin/sh", "-c", _WAIT_FOR_BIND_SH.replace("FETCH", f" {fetch} ")]
 
 
 @dataclass(frozen=True, order=True)
@@ -160,6 +203,13 @@ def bucket_for(spec: apb.FunctionSpec, image: str) -> Bucket:
     )
 
 
+def prestartable(bucket: Bucket) -> bool:
+    """Only images lambdafleet builds know how to wait for a binding."""
+    return (
+        bucket.image == local_image(bucket.runtime) and bind_entrypoint(bucket.runtime) is not None
+    )
+
+
 def refill_plan(targets: dict[Bucket, int], have: dict[Bucket, int], room: int) -> list[Bucket]:
     """Which containers to start next, at most `room` (what capacity leaves):
     one per bucket per round, the most depleted bucket first, so one big
@@ -230,6 +280,9 @@ class Prestart:
         # Taken but not yet told: its process may not have asked yet.
         self.claimed: dict[str, Prestarted] = {}
         self._starting: dict[Bucket, int] = {}
+        # Containers being created, by hostname: a fast waiter (a shell and
+        # curl) asks to be bound before the create call has even returned.
+        self._creating: dict[str, Prestarted] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._removing: set[asyncio.Task[None]] = set()
@@ -251,7 +304,7 @@ class Prestart:
 
     def cold_start(self, bucket: Bucket) -> None:
         """An on-demand environment of `bucket` is starting: learn it."""
-        if not self.config.auto_count or bucket.image != local_image(bucket.runtime):
+        if not self.config.auto_count or not prestartable(bucket):
             return  # official and mapped images bring their own entrypoint
         self.learned, dropped = learn(self.learned, bucket, self.config.auto_buckets)
         retired = [
@@ -289,7 +342,7 @@ class Prestart:
 
     def lookup(self, hostname: str) -> Prestarted | None:
         """The container asking the bind endpoint under `hostname`."""
-        return self.idle.get(hostname) or self.claimed.get(hostname)
+        return self.idle.get(hostname) or self.claimed.get(hostname) or self._creating.get(hostname)
 
     def answered(self, pre: Prestarted) -> None:
         self.claimed.pop(pre.hostname, None)
@@ -331,7 +384,7 @@ class Prestart:
             except Exception as exc:
                 log.warning("prestart.no_image", runtime=runtime, error=str(exc))
                 continue
-            if image != local_image(runtime):
+            if not prestartable(Bucket(runtime, memory, image=image)):
                 # An official or user-mapped image: its entrypoint is its own.
                 log.info("prestart.skipped", runtime=runtime, image=image)
                 continue
@@ -356,12 +409,13 @@ class Prestart:
     async def _start_one(self, bucket: Bucket) -> None:
         pre = Prestarted(bucket)
         self._starting[bucket] = self._starting.get(bucket, 0) + 1
+        self._creating[pre.hostname] = pre
         try:
             async with self.start_slots:
                 pre.container_id = await self.containers.create_and_start(
                     image=bucket.image,
                     command=[],
-                    entrypoint=["/usr/bin/python3", "-c", WAIT_FOR_BIND],
+                    entrypoint=bind_entrypoint(bucket.runtime),
                     name=f"lambdafleet-{self.containers.worker_id}-prestart-{pre.id[:8]}",
                     environment={
                         "AWS_LAMBDA_RUNTIME_API": f"{pre.hostname}:{self.runtime_api_port()}"
@@ -371,11 +425,15 @@ class Prestart:
                     memory_mb=bucket.memory_mb,
                     code_tar=b"",
                 )
+            self._creating.pop(pre.hostname, None)
             self.idle[pre.hostname] = pre
             if bucket not in self.targets:
                 self._retire(pre)  # forgotten while it started
             self.on_change()
         except Exception as exc:
+            self._creating.pop(pre.hostname, None)
+            if not pre.binding.done():
+                pre.binding.cancel()  # a request it made is let go (410)
             log.warning("prestart.failed", bucket=str(bucket), error=repr(exc))
             await asyncio.sleep(1.0)  # a broken daemon is not hammered
         finally:
@@ -386,6 +444,6 @@ class Prestart:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        for pre in [*self.idle.values(), *self.claimed.values()]:
+        for pre in [*self.idle.values(), *self.claimed.values(), *self._creating.values()]:
             self._drop(pre)
         await asyncio.gather(*self._removing, return_exceptions=True)

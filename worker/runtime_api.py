@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import shlex
 from collections.abc import Callable
 
 import structlog
@@ -145,8 +147,31 @@ class BindHandler(tornado.web.RequestHandler):
             self.finish()
             return
         pool.answered(pre)
+        if self.get_argument("format", "") == "sh":
+            # For images without Python: a shell evals this (prestart.py).
+            self.set_header("Content-Type", "text/plain; charset=utf-8")
+            self.finish(shell_assignments(document))
+            return
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(document))
+
+
+def shell_assignments(document: dict[str, object]) -> str:
+    """A binding as `export NAME='value'` lines, the handler as _HANDLER.
+
+    Names that are not shell identifiers cannot be exported by a shell;
+    AWS accepts only such names for environment variables anyway.
+    """
+    variables = dict(document.get("environment") or {})  # type: ignore[call-overload]
+    variables["_HANDLER"] = document.get("handler", "")
+    return "".join(
+        f"export {name}={shlex.quote(str(value))}\n"
+        for name, value in variables.items()
+        if _SHELL_NAME.fullmatch(str(name))
+    )
+
+
+_SHELL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def make_app(
