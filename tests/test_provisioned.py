@@ -90,6 +90,19 @@ def wait_ready(client: Any, name: str, qualifier: str, timeout: float = 90) -> d
     return found
 
 
+def live_alias_with_provisioned(client: Any) -> tuple[str, str]:
+    """A new function whose version 1 is behind alias "live" with one
+    provisioned environment, READY: (name, version)."""
+    name = create_reporter(client)
+    version = publish(client, name)
+    client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
+    client.put_provisioned_concurrency_config(
+        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
+    )
+    wait_ready(client, name, "live")
+    return name, version
+
+
 def invoke(client: Any, name: str, qualifier: str | None = None) -> dict[str, Any]:
     """What the function saw: its initialisation type and version."""
     answer = invoke_all(client, name, qualifier)
@@ -144,13 +157,7 @@ def test_provisioned_version_runs_before_any_invocation(cluster: UpCluster) -> N
 
 def test_provisioned_concurrency_moves_with_the_alias(cluster: UpCluster) -> None:
     client = cluster.client()
-    name = create_reporter(client)
-    first = publish(client, name)
-    client.create_alias(FunctionName=name, Name="live", FunctionVersion=first)
-    client.put_provisioned_concurrency_config(
-        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
-    )
-    wait_ready(client, name, "live")
+    name, first = live_alias_with_provisioned(client)
     assert versions_running(cluster.endpoint, name) == [first]
     assert invoke(client, name, "live") == {"init": "provisioned-concurrency", "version": first}
 
@@ -183,13 +190,7 @@ def test_a_version_invoked_directly_runs_in_its_alias_provisioned_environment(
     context.invoked_function_arn qualified as invoked) and its version
     number."""
     client = cluster.client()
-    name = create_reporter(client)
-    version = publish(client, name)
-    client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
-    client.put_provisioned_concurrency_config(
-        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
-    )
-    wait_ready(client, name, "live")
+    name, version = live_alias_with_provisioned(client)
     assert versions_running(cluster.endpoint, name) == [version]
     unqualified = client.get_function_configuration(FunctionName=name)["FunctionArn"]
 
@@ -230,15 +231,10 @@ def test_an_event_through_the_alias_runs_in_its_provisioned_environment(
     Event through an alias with provisioned concurrency runs in the alias's
     provisioned environment, and no on-demand one starts."""
     client = cluster.client()
-    name = create_reporter(client)
-    version = publish(client, name)
-    client.create_alias(FunctionName=name, Name="live", FunctionVersion=version)
-    client.put_provisioned_concurrency_config(
-        FunctionName=name, Qualifier="live", ProvisionedConcurrentExecutions=1
-    )
-    wait_ready(client, name, "live")
+    name, version = live_alias_with_provisioned(client)
     (env,) = function_containers(cluster.endpoint, name)
     assert env["provisioned"] is True and env["invocations"] == 0
+    assert env["version"] == version
 
     # One at a time: two at once would spill over to an on-demand
     # environment, as on AWS, since one environment is provisioned.
