@@ -23,7 +23,7 @@ from lambdafleet.environments import environment_key
 from lambdafleet.errors import LambdaError, service_error
 from lambdafleet.state.v1 import state_pb2
 
-from . import lifecycle
+from . import function_runtime, lifecycle
 from .api.concurrency import provisioned_configs, reservations
 from .api.kinds import ALIAS, FUNCTION, PROVISIONED, VERSION
 from .api.resolve import function_arn, get_alias, is_version
@@ -44,12 +44,15 @@ QUEUE_WAIT_S = 30.0
 ANSWER_MARGIN_S = 600.0
 
 
-def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpec:
+def function_spec(
+    scope: Scope, c: api.FunctionConfiguration, store: ResourceStore | None = None
+) -> apb.FunctionSpec:
     """What a worker needs to run the version `c`. Nothing in it depends on
     the qualifier the version was reached through (`c.function_arn` may be
     an alias's ARN): the same version gives the same spec, so its
-    environments serve it whichever way it was invoked."""
-    return apb.FunctionSpec(
+    environments serve it whichever way it was invoked. `store` resolves
+    its layers' packages and an image function's ImageUri (function_runtime.py)."""
+    spec = apb.FunctionSpec(
         function_arn=function_arn(scope, c.function_name),
         function_name=c.function_name,
         version=c.version or "$LATEST",
@@ -65,6 +68,15 @@ def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpe
         log_group=c.logging_config.log_group,
         ephemeral_storage_mb=c.ephemeral_storage.size,
     )
+    if store is not None:
+        function_runtime.complete(store, scope, c, spec)
+    return spec
+
+
+def _failure_code(config: api.FunctionConfiguration) -> str:
+    """StateReasonCode of a function no worker could prepare: AWS's code for
+    an image it cannot use, else an internal error (the runtime's image)."""
+    return "InvalidImage" if config.package_type == "Image" else "InternalError"
 
 
 @dataclass
@@ -141,9 +153,15 @@ class Scheduler:
                 continue
             revision = config.revision_id
             ok, errors = True, []
-            if config.package_type != "Image":
+            # An image function's image must be on a worker's daemon or
+            # pullable there; a zip function's runtime image must be ready.
+            image_uri = ""
+            if config.package_type == "Image":
+                image_uri = function_spec(scope, config, self.store).image_uri
+            if config.package_type != "Image" or image_uri:
                 results = await asyncio.gather(
-                    *(w.prepare(config.runtime) for w in workers), return_exceptions=True
+                    *(w.prepare(config.runtime, image_uri) for w in workers),
+                    return_exceptions=True,
                 )
                 errors = [r.error_message for r in results if isinstance(r, apb.PrepareResult)]
                 ok = any(isinstance(r, apb.PrepareResult) and r.ok for r in results)
@@ -163,7 +181,7 @@ class Scheduler:
             else:
                 reason = next((e for e in errors if e), "No worker could prepare the runtime.")
                 current.configuration.CopyFrom(
-                    lifecycle.failed(current.configuration, reason, "InternalError")
+                    lifecycle.failed(current.configuration, reason, _failure_code(config))
                 )
                 log.warning("function.failed", function=name, reason=reason)
             self.store.put(scope, "function", name, current, function=name)
@@ -182,7 +200,7 @@ class Scheduler:
                 settled = lifecycle.activated(config)
             else:
                 reason = next((e for e in errors if e), "No worker could prepare the runtime.")
-                settled = lifecycle.failed(config, reason, "InternalError")
+                settled = lifecycle.failed(config, reason, _failure_code(config))
             self.store.put(scope, "version", rid, settled, function=name)
 
     def _workers_changed(self) -> None:
@@ -360,7 +378,7 @@ class Scheduler:
         placed: _Placed | None = None,
         log_tail: bool = False,
     ) -> apb.InvokeResult:
-        spec = function_spec(scope, config)
+        spec = function_spec(scope, config, self.store)
         key = environment_key(spec)
         arch = config.architectures[0] if config.architectures else "x86_64"
         invocation_id = str(uuid.uuid4())
