@@ -73,12 +73,6 @@ def function_spec(
     return spec
 
 
-def _failure_code(config: api.FunctionConfiguration) -> str:
-    """StateReasonCode of a function no worker could prepare: AWS's code for
-    an image it cannot use, else an internal error (the runtime's image)."""
-    return "InvalidImage" if config.package_type == "Image" else "InternalError"
-
-
 @dataclass
 class _Placed:
     """Where an invocation ran, for its record (set once it is placed)."""
@@ -153,15 +147,14 @@ class Scheduler:
                 continue
             revision = config.revision_id
             ok, errors = True, []
-            # An image function's image must be on a worker's daemon or
-            # pullable there; a zip function's runtime image must be ready.
-            image_uri = ""
-            if config.package_type == "Image":
-                image_uri = function_spec(scope, config, self.store).image_uri
-            if config.package_type != "Image" or image_uri:
+            # An image function goes Active without a worker's check, as on
+            # AWS for an image that is in its registry: an image the worker's
+            # daemon lacks and cannot pull fails its invocations, saying so
+            # (a check here would fail functions whose registry a worker
+            # reaches only later).
+            if config.package_type != "Image":
                 results = await asyncio.gather(
-                    *(w.prepare(config.runtime, image_uri) for w in workers),
-                    return_exceptions=True,
+                    *(w.prepare(config.runtime) for w in workers), return_exceptions=True
                 )
                 errors = [r.error_message for r in results if isinstance(r, apb.PrepareResult)]
                 ok = any(isinstance(r, apb.PrepareResult) and r.ok for r in results)
@@ -181,7 +174,7 @@ class Scheduler:
             else:
                 reason = next((e for e in errors if e), "No worker could prepare the runtime.")
                 current.configuration.CopyFrom(
-                    lifecycle.failed(current.configuration, reason, _failure_code(config))
+                    lifecycle.failed(current.configuration, reason, "InternalError")
                 )
                 log.warning("function.failed", function=name, reason=reason)
             self.store.put(scope, "function", name, current, function=name)
@@ -200,7 +193,7 @@ class Scheduler:
                 settled = lifecycle.activated(config)
             else:
                 reason = next((e for e in errors if e), "No worker could prepare the runtime.")
-                settled = lifecycle.failed(config, reason, _failure_code(config))
+                settled = lifecycle.failed(config, reason, "InternalError")
             self.store.put(scope, "version", rid, settled, function=name)
 
     def _workers_changed(self) -> None:

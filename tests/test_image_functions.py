@@ -1,7 +1,7 @@
 """PackageType=Image functions: the user's image, built here from
 lambdafleet's runtime image and tagged as if from a registry, runs on the
 worker's daemon with the Runtime API; ImageConfig overrides its CMD; an image
-neither on the daemon nor pullable makes the function Failed, saying so."""
+neither on the daemon nor pullable fails the invocation, saying so."""
 
 from __future__ import annotations
 
@@ -76,16 +76,13 @@ def test_image_config_overrides_the_command(client: Any, image: str) -> None:
     client.delete_function(FunctionName=name)
 
 
-def test_missing_image_makes_the_function_failed(client: Any) -> None:
+def test_missing_image_fails_the_invocation_saying_so(client: Any) -> None:
     name = f"image-missing-{uuid.uuid4().hex[:8]}"
     # Nothing listens on this registry: the pull fails at once.
     uri = f"127.0.0.1:9/lambdafleet-test/missing:{uuid.uuid4().hex[:8]}"
     _create(client, name, uri)
-    waiter = client.get_waiter("function_active_v2")
-    with pytest.raises(Exception, match="Failed"):
-        waiter.wait(FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300})
-    config = client.get_function_configuration(FunctionName=name)
-    assert config["State"] == "Failed"
-    assert config["StateReasonCode"] == "InvalidImage"
-    assert f"Source image {uri} does not exist" in config["StateReason"]
+    _wait_active(client, name)
+    with pytest.raises(client.exceptions.ServiceException) as info:
+        client.invoke(FunctionName=name, Payload=b"{}")
+    assert f"Source image {uri} does not exist" in str(info.value)
     client.delete_function(FunctionName=name)
