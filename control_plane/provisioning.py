@@ -192,7 +192,7 @@ class Provisioner:
             except LambdaError:
                 continue  # its version or alias is going away with it
             active = not (lifecycle.is_pending(version) or lifecycle.is_updating(version))
-            spec = function_spec(scope, version) if active else None
+            spec = function_spec(scope, version, self.store) if active else None
             out.append(_Target(scope, name, qualifier, config, spec))
         return out
 

@@ -23,7 +23,7 @@ from lambdafleet.environments import environment_key
 from lambdafleet.errors import LambdaError, service_error
 from lambdafleet.state.v1 import state_pb2
 
-from . import lifecycle
+from . import function_runtime, lifecycle
 from .api.concurrency import provisioned_configs, reservations
 from .api.kinds import ALIAS, FUNCTION, PROVISIONED, VERSION
 from .api.resolve import function_arn, get_alias, is_version
@@ -44,12 +44,15 @@ QUEUE_WAIT_S = 30.0
 ANSWER_MARGIN_S = 600.0
 
 
-def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpec:
+def function_spec(
+    scope: Scope, c: api.FunctionConfiguration, store: ResourceStore | None = None
+) -> apb.FunctionSpec:
     """What a worker needs to run the version `c`. Nothing in it depends on
     the qualifier the version was reached through (`c.function_arn` may be
     an alias's ARN): the same version gives the same spec, so its
-    environments serve it whichever way it was invoked."""
-    return apb.FunctionSpec(
+    environments serve it whichever way it was invoked. `store` resolves
+    its layers' packages and an image function's ImageUri (function_runtime.py)."""
+    spec = apb.FunctionSpec(
         function_arn=function_arn(scope, c.function_name),
         function_name=c.function_name,
         version=c.version or "$LATEST",
@@ -65,6 +68,9 @@ def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpe
         log_group=c.logging_config.log_group,
         ephemeral_storage_mb=c.ephemeral_storage.size,
     )
+    if store is not None:
+        function_runtime.complete(store, scope, c, spec)
+    return spec
 
 
 @dataclass
@@ -141,6 +147,11 @@ class Scheduler:
                 continue
             revision = config.revision_id
             ok, errors = True, []
+            # An image function goes Active without a worker's check, as on
+            # AWS for an image that is in its registry: an image the worker's
+            # daemon lacks and cannot pull fails its invocations, saying so
+            # (a check here would fail functions whose registry a worker
+            # reaches only later).
             if config.package_type != "Image":
                 results = await asyncio.gather(
                     *(w.prepare(config.runtime) for w in workers), return_exceptions=True
@@ -360,7 +371,7 @@ class Scheduler:
         placed: _Placed | None = None,
         log_tail: bool = False,
     ) -> apb.InvokeResult:
-        spec = function_spec(scope, config)
+        spec = function_spec(scope, config, self.store)
         key = environment_key(spec)
         arch = config.architectures[0] if config.architectures else "x86_64"
         invocation_id = str(uuid.uuid4())

@@ -143,7 +143,7 @@ class WorkerSession:
         if not future.done():
             future.set_result(result)
 
-    async def prepare(self, runtime: str) -> apb.PrepareResult:
+    async def prepare(self, runtime: str, image_uri: str = "") -> apb.PrepareResult:
         if self.closed:
             raise WorkerGone(self.worker_id)
         prepare_id = f"{self.worker_id}-{next(self._ids)}"
@@ -151,7 +151,9 @@ class WorkerSession:
         self._prepares[prepare_id] = future
         self.outbox.put_nowait(
             apb.ConnectResponse(
-                prepare=apb.PrepareAssignment(prepare_id=prepare_id, runtime=runtime)
+                prepare=apb.PrepareAssignment(
+                    prepare_id=prepare_id, runtime=runtime, image_uri=image_uri
+                )
             )
         )
         try:

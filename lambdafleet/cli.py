@@ -306,6 +306,15 @@ def main(argv: list[str] | None = None) -> int:
             region=args.region,
             account=args.account_id,
         )
+    if args.command in ("up", "worker") and getattr(args, "backend", "docker") != "fake":
+        from .worker.docker_flags import check_environment
+
+        problem = check_environment()
+        if problem:
+            # Refused at start, before anything runs: a flag dropped silently
+            # would surface only as a function behaving differently.
+            print(f"lambdafleet {args.command}: {problem}", file=sys.stderr)
+            return 2
     runners = {
         "up": _up,
         "control-plane": _control_plane,

@@ -16,7 +16,15 @@ def environment_key(spec: apb.FunctionSpec) -> str:
     invoked by number, through an alias or (for $LATEST) unqualified. The
     ARN as invoked travels with each invocation instead
     (InvokeAssignment.invoked_function_arn)."""
-    return (
+    key = (
         f"{spec.account_id}:{spec.region}:{spec.function_name}:{spec.version}"
         f"#{spec.revision_id}:{spec.code_sha256}"
     )
+    # What /opt holds and which image runs are the environment's too: a
+    # change of either (UpdateFunctionConfiguration's Layers, the ImageUri)
+    # must not reuse an environment, even were the revision kept.
+    if spec.layers:
+        key += "+" + ",".join(layer.code_sha256 for layer in spec.layers)
+    if spec.image_uri:
+        key += "@" + spec.image_uri
+    return key

@@ -28,6 +28,7 @@ from . import runtime_api
 from .backends import FakeBackend, FakeImages, Images, Sandboxes
 from .code_cache import CodeCache
 from .containers import Containers
+from .docker_flags import FLAGS_ENV, REMOVE_ENV, parse_flags, parse_remove
 from .environment import describe
 from .images import ImageResolver
 from .invocation_log import truncate_limit
@@ -168,6 +169,10 @@ class Worker:
     async def _start_docker(self) -> str:
         """Connect to the daemon, remove this worker's orphans, and answer
         the address at which its containers reach the Runtime API."""
+        # Refused before anything starts: a flag that cannot be honoured
+        # must not be dropped silently (docker_flags.py).
+        flags = parse_flags(os.environ.get(FLAGS_ENV))
+        remove_stopped = parse_remove(os.environ.get(REMOVE_ENV))
         self.client = await asyncio.to_thread(self._docker_client)
         # Containers' output streams stay open, idle, for hours: their
         # client has no read timeout.
@@ -177,6 +182,8 @@ class Worker:
             self.worker_id,
             os.environ.get("LAMBDA_DOCKER_NETWORK") or None,
             stream_client=stream_client,
+            flags=flags,
+            remove_stopped=remove_stopped,
         )
         removed = await containers.remove_all()
         if removed:
@@ -336,6 +343,12 @@ class Worker:
     ) -> None:
         result = apb.PrepareResult(prepare_id=assignment.prepare_id)
         try:
+            if assignment.image_uri:
+                image = await self.images.ensure_image(assignment.image_uri)
+                result.ok = True
+                log.info("image.ready", image=image)
+                outbox.put_nowait(apb.ConnectRequest(prepare_result=result))
+                return
             image = await self.images.ensure(
                 assignment.runtime,
                 progress=lambda msg: log.info(

@@ -54,6 +54,9 @@ class Sandboxes(Protocol):
         memory_mb: int,
         code_tar: bytes,
         entrypoint: list[str] | None = None,
+        tmp_mb: int = 512,
+        opt_tar: bytes = b"",
+        working_dir: str | None = None,
     ) -> str: ...
 
     async def put_archive(self, container_id: str, path: str, tar: bytes) -> None: ...
@@ -77,6 +80,8 @@ class Sandboxes(Protocol):
 
 class Images(Protocol):
     async def ensure(self, runtime: str, progress: Progress | None = None) -> str: ...
+
+    async def ensure_image(self, image_uri: str) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,9 @@ class FakeImages:
     async def ensure(self, runtime: str, progress: Progress | None = None) -> str:
         return f"fake/{runtime}"
 
+    async def ensure_image(self, image_uri: str) -> str:
+        return image_uri
+
 
 class FakeSandboxes:
     """The fake counterpart of containers.Containers for one worker."""
@@ -186,6 +194,9 @@ class FakeSandboxes:
         memory_mb: int,
         code_tar: bytes,
         entrypoint: list[str] | None = None,
+        tmp_mb: int = 512,
+        opt_tar: bytes = b"",
+        working_dir: str | None = None,
     ) -> str:
         records = self.records
         records.enter(records.starting, records.max_starting, self.worker_id)

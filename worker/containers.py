@@ -17,6 +17,8 @@ import docker
 import docker.errors
 import structlog
 
+from .docker_flags import DockerFlags, tmp_mount
+
 log = structlog.get_logger(__name__)
 
 LABEL_WORKER = "lambdafleet.worker"
@@ -52,10 +54,17 @@ class Containers:
         worker_id: str,
         network: str | None,
         stream_client: docker.DockerClient | None = None,
+        flags: DockerFlags | None = None,
+        remove_stopped: bool = True,
     ) -> None:
         self.client = client
         self.worker_id = worker_id
-        self.network = network
+        # LAMBDA_DOCKER_FLAGS (docker_flags.py): its --network wins.
+        self.flags = flags or DockerFlags()
+        self.network = self.flags.network or network
+        # LAMBDA_REMOVE_CONTAINERS=0: a stopped environment's container is
+        # only stopped (remove_all still removes it, by its labels).
+        self.remove_stopped = remove_stopped
         self._events: Any = None
         # Output streams stay open for a container's life, idle for hours:
         # they need a client without a read timeout.
@@ -95,25 +104,38 @@ class Containers:
         memory_mb: int,
         code_tar: bytes,
         entrypoint: list[str] | None = None,
+        tmp_mb: int = 512,
+        opt_tar: bytes = b"",
+        working_dir: str | None = None,
     ) -> str:
+        flags = self.flags
+        # The flags' variables and hosts first: the function's (and the
+        # reserved ones) win, as they do over the image's.
+        kwargs = {"mem_limit": f"{memory_mb}m", **flags.create_kwargs()}
+        if working_dir:
+            kwargs["working_dir"] = working_dir
+
         def run() -> str:
             container = self.client.containers.create(
                 image,
-                command=command,
+                command=command or None,
                 entrypoint=entrypoint,
                 name=name,
-                environment=environment,
-                labels={LABEL_WORKER: self.worker_id, **labels},
-                extra_hosts=extra_hosts,
-                mem_limit=f"{memory_mb}m",
+                environment={**flags.environment, **environment},
+                labels={**flags.labels, LABEL_WORKER: self.worker_id, **labels},
+                extra_hosts={**flags.extra_hosts, **extra_hosts},
                 user=SANDBOX_USER,
                 network=self.network,
+                tmpfs=tmp_mount(tmp_mb, SANDBOX_USER),
                 detach=True,
+                **kwargs,
             )
             try:
                 # Copied, never bind-mounted, so a remote daemon works too.
                 if code_tar:
                     container.put_archive("/var/task", code_tar)
+                if opt_tar:  # the layers, merged (layers.py)
+                    container.put_archive("/opt", opt_tar)
                 # Attached before it starts: no line of its output is missed.
                 output = self._attach(container.id)
                 container.start()
@@ -229,12 +251,16 @@ class Containers:
 
         def run() -> None:
             try:
-                self.client.api.remove_container(container_id, force=True)
+                if self.remove_stopped:
+                    self.client.api.remove_container(container_id, force=True)
+                else:
+                    self.client.api.kill(container_id)
             except docker.errors.NotFound:
                 pass
             except docker.errors.APIError as exc:
-                # Already being removed: the daemon finishes it.
-                if "already in progress" not in str(exc):
+                # Already being removed (the daemon finishes it), or, kept,
+                # already stopped.
+                if "already in progress" not in str(exc) and "is not running" not in str(exc):
                     raise
 
         await asyncio.to_thread(run)

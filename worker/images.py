@@ -277,6 +277,20 @@ class ImageResolver:
             if progress is not None and progress in listeners:
                 listeners.remove(progress)
 
+    async def ensure_image(self, image_uri: str) -> str:
+        """A PackageType=Image function's image: on the daemon, or pulled.
+        Raises RuntimeImageError with AWS's words for a missing image."""
+        if await self._present(image_uri):
+            return image_uri
+        error = await self._pull(image_uri, USER_PULL_TIMEOUT, lambda message: None)
+        if error is None:
+            return image_uri
+        raise RuntimeImageError(
+            f"Source image {image_uri} does not exist. Provide a valid source image. "
+            f"(It is not on the worker's Docker daemon and pulling it failed: {error}. "
+            "Load it onto the daemon, e.g. docker build or docker load.)"
+        )
+
     def forget(self, runtime: str) -> None:
         """Drop the remembered image, e.g. after someone removed it from the daemon."""
         self._resolved.pop(runtime, None)

@@ -17,6 +17,7 @@ from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.environments import environment_key
 
 from . import invocation_log
+from . import launch as launching
 from .backends import Images, Sandboxes
 from .code_cache import CodeCache
 from .containers import LABEL_ENVIRONMENT, LABEL_FUNCTION, LABEL_VERSION
@@ -283,13 +284,13 @@ class Pool:
         await self._make_room()
         self._starting += 1
         try:
-            image = await self.images.ensure(spec.runtime)
-            code_tar = await self.code.tar(spec.code_sha256)
+            launch = await launching.gather(self.images, self.code, spec)
         except BaseException:
             self._starting -= 1
             raise
+        image = launch.image
         pre: Prestarted | None = None
-        if self.prestart is not None:
+        if self.prestart is not None and not launch.user_image:
             bucket = bucket_for(spec, image)
             pre = self.prestart.take(bucket)
             if not provisioned:
@@ -308,13 +309,17 @@ class Pool:
             # wait for a start slot) or a pre-started container's bind.
             init_from = time.monotonic()
             if pre is not None:
-                await self._bind(env, pre, code_tar)
+                await self._bind(env, pre, launch)
             else:
                 async with self._start_slots:
                     init_from = time.monotonic()
                     env.container_id = await self.containers.create_and_start(
                         image=image,
-                        command=[spec.handler],
+                        command=launch.command,
+                        entrypoint=launch.entrypoint,
+                        working_dir=launch.working_dir,
+                        tmp_mb=launch.tmp_mb,
+                        opt_tar=launch.opt_tar,
                         name=_container_name(self.containers.worker_id, spec.function_name, env.id),
                         environment=self._environment(spec, env),
                         labels={
@@ -324,7 +329,7 @@ class Pool:
                         },
                         extra_hosts={env.hostname: self.runtime_api_host},
                         memory_mb=spec.memory_size,
-                        code_tar=code_tar,
+                        code_tar=launch.code_tar,
                     )
                 self.by_container[env.container_id] = env
                 self.containers.follow_output(env.container_id)
@@ -349,16 +354,18 @@ class Pool:
         )
         return env
 
-    async def _bind(self, env: Environment, pre: Prestarted, code_tar: bytes) -> None:
+    async def _bind(self, env: Environment, pre: Prestarted, launch: launching.Launch) -> None:
         """Make a pre-started container this environment: the code lands in
-        /var/task first, then the waiting process gets the variables and
-        execs the runtime (worker/prestart.py)."""
+        /var/task and the layers in /opt first, then the waiting process gets
+        the variables and execs the runtime (worker/prestart.py)."""
         env.container_id = pre.container_id
         # Registered before any await, so an exit of the container is the
         # environment's from now on, and discard removes it.
         self.by_container[env.container_id] = env
         self.containers.follow_output(env.container_id)
-        await self.containers.put_archive(pre.container_id, "/var/task", code_tar)
+        await self.containers.put_archive(pre.container_id, "/var/task", launch.code_tar)
+        if launch.opt_tar:
+            await self.containers.put_archive(pre.container_id, "/opt", launch.opt_tar)
         pre.bind(env.spec.handler, self._environment(env.spec, env))
         # Labels cannot change, but the name can: `docker ps` then names the
         # function as for any other environment (the status API says which
@@ -375,7 +382,8 @@ class Pool:
         variables.update(
             {
                 "AWS_LAMBDA_RUNTIME_API": f"{env.hostname}:{self.runtime_api_port}",
-                "_HANDLER": spec.handler,
+                # An image function's comes from its CMD (lambda-entrypoint.sh).
+                "_HANDLER": spec.handler or (list(spec.image_config.command) or [""])[0],
                 "AWS_REGION": spec.region,
                 "AWS_DEFAULT_REGION": spec.region,
                 "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,

@@ -424,6 +424,7 @@ class Prestart:
                     extra_hosts={pre.hostname: self.runtime_api_host},
                     memory_mb=bucket.memory_mb,
                     code_tar=b"",
+                    tmp_mb=bucket.ephemeral_storage_mb,
                 )
             self._creating.pop(pre.hostname, None)
             self.idle[pre.hostname] = pre
