@@ -35,7 +35,7 @@ from . import lifecycle
 from .api.concurrency import FAILED, IN_PROGRESS, READY, set_progress
 from .api.kinds import PROVISIONED
 from .api.resolve import resolve
-from .scheduler import function_spec
+from .scheduler import function_spec, hot_reload_folder
 from .store import ResourceStore, Scope
 from .workers import WorkerRegistry, WorkerSession
 
@@ -192,7 +192,11 @@ class Provisioner:
             except LambdaError:
                 continue  # its version or alias is going away with it
             active = not (lifecycle.is_pending(version) or lifecycle.is_updating(version))
-            spec = function_spec(scope, version) if active else None
+            spec = (
+                function_spec(scope, version, hot_reload_folder(self.store, scope, version))
+                if active
+                else None
+            )
             out.append(_Target(scope, name, qualifier, config, spec))
         return out
 

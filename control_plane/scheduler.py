@@ -25,6 +25,7 @@ from lambdafleet.state.v1 import state_pb2
 
 from . import lifecycle
 from .api.concurrency import provisioned_configs, reservations
+from .api.function_code import HOT_RELOAD_SHA256
 from .api.kinds import ALIAS, FUNCTION, PROVISIONED, VERSION
 from .api.resolve import function_arn, get_alias, is_version
 from .leases import Leases, Limits, Throttled
@@ -44,7 +45,9 @@ QUEUE_WAIT_S = 30.0
 ANSWER_MARGIN_S = 600.0
 
 
-def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpec:
+def function_spec(
+    scope: Scope, c: api.FunctionConfiguration, hot_reload_path: str = ""
+) -> apb.FunctionSpec:
     """What a worker needs to run the version `c`. Nothing in it depends on
     the qualifier the version was reached through (`c.function_arn` may be
     an alias's ARN): the same version gives the same spec, so its
@@ -64,7 +67,17 @@ def function_spec(scope: Scope, c: api.FunctionConfiguration) -> apb.FunctionSpe
         account_id=scope.account_id,
         log_group=c.logging_config.log_group,
         ephemeral_storage_mb=c.ephemeral_storage.size,
+        hot_reload_path=hot_reload_path if c.code_sha256 == HOT_RELOAD_SHA256 else "",
     )
+
+
+def hot_reload_folder(store: ResourceStore, scope: Scope, c: api.FunctionConfiguration) -> str:
+    """The mounted folder of a hot-reloading function (its versions share
+    it, as in LocalStack), or "" for every other function (no store read)."""
+    if c.code_sha256 != HOT_RELOAD_SHA256:
+        return ""
+    record = store.get(scope, "function", c.function_name, state_pb2.FunctionRecord)
+    return record.hot_reload_path if record is not None else ""
 
 
 @dataclass
@@ -360,7 +373,7 @@ class Scheduler:
         placed: _Placed | None = None,
         log_tail: bool = False,
     ) -> apb.InvokeResult:
-        spec = function_spec(scope, config)
+        spec = function_spec(scope, config, hot_reload_folder(self.store, scope, config))
         key = environment_key(spec)
         arch = config.architectures[0] if config.architectures else "x86_64"
         invocation_id = str(uuid.uuid4())

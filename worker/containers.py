@@ -95,6 +95,7 @@ class Containers:
         memory_mb: int,
         code_tar: bytes,
         entrypoint: list[str] | None = None,
+        read_only_mounts: dict[str, str] | None = None,
     ) -> str:
         def run() -> str:
             container = self.client.containers.create(
@@ -108,6 +109,12 @@ class Containers:
                 mem_limit=f"{memory_mb}m",
                 user=SANDBOX_USER,
                 network=self.network,
+                # Only hot reloading mounts (host folder -> container path):
+                # the folder must exist on the daemon's host.
+                volumes={
+                    host: {"bind": path, "mode": "ro"}
+                    for host, path in (read_only_mounts or {}).items()
+                },
                 detach=True,
             )
             try:
@@ -223,6 +230,11 @@ class Containers:
 
     async def rename(self, container_id: str, name: str) -> None:
         await asyncio.to_thread(self.client.api.rename, container_id, name)
+
+    async def signal(self, container_id: str, signal: str) -> None:
+        """Signal the container's main process (the daemon delivers it, so a
+        remote daemon works and no exec is needed)."""
+        await asyncio.to_thread(self.client.api.kill, container_id, signal)
 
     async def remove(self, container_id: str) -> None:
         self.forget(container_id)
