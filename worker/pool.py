@@ -117,6 +117,8 @@ class Pool:
         spec = assignment.function
         result = apb.InvokeResult(invocation_id=assignment.invocation_id)
         env = self._take_idle(environment_key(spec), assignment.provisioned)
+        if env is None and spec.hot_reload_path:
+            env = await self._take_reloaded(environment_key(spec), assignment.provisioned)
         if env is None:
             try:
                 env = await self._start(spec)
@@ -511,6 +513,20 @@ class Pool:
                 task = asyncio.get_running_loop().create_task(self._restart_runtime(env))
                 self._restarts.add(task)
                 task.add_done_callback(self._restarts.discard)
+
+    async def _take_reloaded(self, key: str, provisioned: bool) -> Environment | None:
+        """An environment of `key` whose runtime is restarting serves once
+        its new runtime is up (a fraction of a cold start): wait for it."""
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline and any(
+            e.key == key and e.reloading and e.status is not Status.STOPPED
+            for e in self.by_host.values()
+        ):
+            await asyncio.sleep(0.02)
+            env = self._take_idle(key, provisioned)
+            if env is not None:
+                return env
+        return None
 
     async def _restart_runtime(self, env: Environment) -> None:
         """Restart the runtime process, not the container (warm /tmp stays),
