@@ -25,6 +25,7 @@ from lambdafleet.state.v1 import state_pb2
 
 from . import function_runtime, lifecycle
 from .api.concurrency import provisioned_configs, reservations
+from .api.function_code import HOT_RELOAD_SHA256
 from .api.kinds import ALIAS, FUNCTION, PROVISIONED, VERSION
 from .api.resolve import function_arn, get_alias, is_version
 from .leases import Leases, Limits, Throttled
@@ -51,7 +52,8 @@ def function_spec(
     the qualifier the version was reached through (`c.function_arn` may be
     an alias's ARN): the same version gives the same spec, so its
     environments serve it whichever way it was invoked. `store` resolves
-    its layers' packages and an image function's ImageUri (function_runtime.py)."""
+    its layers' packages, an image function's ImageUri (function_runtime.py)
+    and a hot-reloading function's folder."""
     spec = apb.FunctionSpec(
         function_arn=function_arn(scope, c.function_name),
         function_name=c.function_name,
@@ -70,7 +72,17 @@ def function_spec(
     )
     if store is not None:
         function_runtime.complete(store, scope, c, spec)
+        spec.hot_reload_path = hot_reload_folder(store, scope, c)
     return spec
+
+
+def hot_reload_folder(store: ResourceStore, scope: Scope, c: api.FunctionConfiguration) -> str:
+    """The mounted folder of a hot-reloading function (its versions share
+    it, as in LocalStack), or "" for every other function (no store read)."""
+    if c.code_sha256 != HOT_RELOAD_SHA256:
+        return ""
+    record = store.get(scope, "function", c.function_name, state_pb2.FunctionRecord)
+    return record.hot_reload_path if record is not None else ""
 
 
 @dataclass

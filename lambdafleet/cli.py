@@ -53,6 +53,7 @@ def _api_settings(args: argparse.Namespace) -> Settings:
 
     return Settings(
         s3_endpoint=args.s3_endpoint or "",
+        bucket_marker_local=os.environ.get("BUCKET_MARKER_LOCAL", "hot-reload"),
         concurrent_executions=int(os.environ.get("LAMBDA_LIMITS_CONCURRENT_EXECUTIONS", "1000")),
         async_delay_scale=float(os.environ.get("LAMBDAFLEET_ASYNC_DELAY_SCALE", "1.0")),
     )

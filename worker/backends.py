@@ -57,11 +57,14 @@ class Sandboxes(Protocol):
         tmp_mb: int = 512,
         opt_tar: bytes = b"",
         working_dir: str | None = None,
+        read_only_mounts: dict[str, str] | None = None,
     ) -> str: ...
 
     async def put_archive(self, container_id: str, path: str, tar: bytes) -> None: ...
 
     async def rename(self, container_id: str, name: str) -> None: ...
+
+    async def signal(self, container_id: str, signal: str) -> None: ...
 
     async def remove(self, container_id: str) -> None: ...
 
@@ -197,6 +200,7 @@ class FakeSandboxes:
         tmp_mb: int = 512,
         opt_tar: bytes = b"",
         working_dir: str | None = None,
+        read_only_mounts: dict[str, str] | None = None,
     ) -> str:
         records = self.records
         records.enter(records.starting, records.max_starting, self.worker_id)
@@ -281,6 +285,9 @@ class FakeSandboxes:
         pass
 
     async def rename(self, container_id: str, name: str) -> None:
+        pass
+
+    async def signal(self, container_id: str, signal: str) -> None:
         pass
 
     async def remove(self, container_id: str) -> None:

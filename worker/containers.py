@@ -107,6 +107,7 @@ class Containers:
         tmp_mb: int = 512,
         opt_tar: bytes = b"",
         working_dir: str | None = None,
+        read_only_mounts: dict[str, str] | None = None,
     ) -> str:
         flags = self.flags
         # The flags' variables and hosts first: the function's (and the
@@ -114,6 +115,14 @@ class Containers:
         kwargs = {"mem_limit": f"{memory_mb}m", **flags.create_kwargs()}
         if working_dir:
             kwargs["working_dir"] = working_dir
+        # LAMBDA_DOCKER_FLAGS' -v, and hot reloading's folder (host folder ->
+        # container path, read-only; it must exist on the daemon's host).
+        volumes = [
+            *kwargs.pop("volumes", []),
+            *(f"{host}:{path}:ro" for host, path in (read_only_mounts or {}).items()),
+        ]
+        if volumes:
+            kwargs["volumes"] = volumes
 
         def run() -> str:
             container = self.client.containers.create(
@@ -245,6 +254,11 @@ class Containers:
 
     async def rename(self, container_id: str, name: str) -> None:
         await asyncio.to_thread(self.client.api.rename, container_id, name)
+
+    async def signal(self, container_id: str, signal: str) -> None:
+        """Signal the container's main process (the daemon delivers it, so a
+        remote daemon works and no exec is needed)."""
+        await asyncio.to_thread(self.client.api.kill, container_id, signal)
 
     async def remove(self, container_id: str) -> None:
         self.forget(container_id)

@@ -10,6 +10,7 @@ from lambdafleet.agent.v1 import agent_pb2 as apb
 
 from .backends import Images
 from .code_cache import CodeCache
+from .launcher import launch_entrypoint
 from .layers import opt_tar
 
 DEFAULT_TMP_MB = 512
@@ -56,6 +57,9 @@ async def gather(images: Images, code: CodeCache, spec: apb.FunctionSpec) -> Lau
         image = await images.ensure_image(spec.image_uri)
         return Launch(image, b"", b"", command, entrypoint, working_dir, tmp_mb, True)
     image = await images.ensure(spec.runtime)
-    code_tar = await code.tar(spec.code_sha256)
+    # A hot-reloading function's code is its mounted folder.
+    code_tar = b"" if spec.hot_reload_path else await code.tar(spec.code_sha256)
     layers = await opt_tar(code, spec)
-    return Launch(image, code_tar, layers, command, entrypoint, working_dir, tmp_mb, False)
+    # lambdafleet's launcher starts the extensions, then the image's own
+    # entrypoint with the handler (worker/launcher.py).
+    return Launch(image, code_tar, layers, command, launch_entrypoint(), working_dir, tmp_mb, False)

@@ -23,6 +23,7 @@ from .code_cache import CodeCache
 from .containers import LABEL_ENVIRONMENT, LABEL_FUNCTION, LABEL_VERSION
 from .environment import Answer, Environment, EnvironmentStopped, Invocation, Status
 from .environment_log import Outcome
+from .hot_reload import HotReload
 from .image_recipes import execution_env
 from .prestart import Prestart, Prestarted, bucket_for
 
@@ -35,6 +36,9 @@ log = structlog.get_logger(__name__)
 # turn for the interpreter: 50 ms of quiet covers that (LAMBDAFLEET_LOG_QUIET_MS).
 LOG_QUIET_S = 0.05
 LOG_SETTLE_MAX_S = 0.5
+# How long extensions may take over SHUTDOWN before the container goes
+# (Lambda gives 500 ms to 2 s, depending on the extensions registered).
+SHUTDOWN_GRACE_S = 2.0
 
 
 def _error(error_type: str, message: str) -> bytes:
@@ -87,6 +91,9 @@ class Pool:
         self.log_settle_max_s = LOG_SETTLE_MAX_S
         # END/REPORT written once an invocation's output has gone quiet.
         self._closing: set[asyncio.Task[None]] = set()
+        # Folders of hot-reloading functions (worker/hot_reload.py).
+        self.hot_reload = HotReload.from_env(self._folder_changed)
+        self._restarts: set[asyncio.Task[None]] = set()
 
     @property
     def start_slots(self) -> asyncio.Semaphore:
@@ -110,6 +117,8 @@ class Pool:
         spec = assignment.function
         result = apb.InvokeResult(invocation_id=assignment.invocation_id)
         env = self._take_idle(environment_key(spec), assignment.provisioned)
+        if env is None and spec.hot_reload_path:
+            env = await self._take_reloaded(environment_key(spec), assignment.provisioned)
         if env is None:
             try:
                 env = await self._start(spec)
@@ -186,12 +195,14 @@ class Pool:
             result.init_us = int(env.init_ms * 1000)
         env.log.answered(request_id, Outcome(ran_s * 1000, status, error_type))
         if assignment.log_tail:
-            # Only this caller waits for the output to arrive.
+            # Only this caller waits for the output to arrive (and for the
+            # extensions, whose output is the invocation's too).
+            await self._until_finished(env, invocation)
             await self._settle(env)
             await self._read_memory(env)
             result.log_tail = env.log.close(request_id) or ""
         else:
-            self._close_later(env, request_id)
+            self._close_later(env, invocation)
         result.payload = answer.payload
         if answer.function_error:
             result.status = apb.INVOKE_STATUS_FUNCTION_ERROR
@@ -232,11 +243,25 @@ class Pool:
         if peak is not None:
             env.log.peak_mb = max(peak, env.log.peak_mb or 0)
 
-    def _close_later(self, env: Environment, request_id: str) -> None:
-        """END and REPORT once the output is in, off the invocation's path
-        (or sooner, if the next invocation begins first)."""
+    async def _until_finished(self, env: Environment, invocation: Invocation) -> None:
+        """Until the extensions are done with the invocation too; those
+        still busy at its deadline time it out, as on Lambda."""
+        if invocation.finished.done():
+            return
+        left = invocation.deadline_unix_ms / 1000 - time.time()
+        try:
+            await asyncio.wait_for(asyncio.shield(invocation.finished), max(left, 0.0))
+        except TimeoutError:
+            await self.discard(env, "extensions timed out", shutdown_reason="timeout")
+
+    def _close_later(self, env: Environment, invocation: Invocation) -> None:
+        """END and REPORT once the invocation ended and the output is in,
+        off the invocation's path (or sooner, if the next invocation begins
+        first)."""
+        request_id = invocation.request_id
 
         async def close() -> None:
+            await self._until_finished(env, invocation)
             await self._settle(env)
             if env.log.open_request_id == request_id:
                 await self._read_memory(env)
@@ -273,7 +298,9 @@ class Pool:
             ]
             if not idle:
                 return  # the control plane never places beyond capacity
-            await self.discard(min(idle, key=lambda e: e.last_used), "evicted for capacity")
+            await self.discard(
+                min(idle, key=lambda e: e.last_used), "evicted for capacity", "spindown"
+            )
 
     async def start(self, spec: apb.FunctionSpec, provisioned: bool) -> Environment:
         """Start an environment ahead of any invocation (provisioned
@@ -290,7 +317,8 @@ class Pool:
             raise
         image = launch.image
         pre: Prestarted | None = None
-        if self.prestart is not None and not launch.user_image:
+        if self.prestart is not None and not launch.user_image and not spec.hot_reload_path:
+            # (A mount can only be made at creation: no pre-started container.)
             bucket = bucket_for(spec, image)
             pre = self.prestart.take(bucket)
             if not provisioned:
@@ -303,6 +331,8 @@ class Pool:
         # Its init runs before any invocation: none of them is a cold start.
         env.cold = not provisioned
         self.by_host[env.hostname] = env
+        if spec.hot_reload_path:
+            self.hot_reload.watch(spec.hot_reload_path)
         started = time.monotonic()
         try:
             # Init Duration counts from here: container creation (not the
@@ -330,6 +360,9 @@ class Pool:
                         extra_hosts={env.hostname: self.runtime_api_host},
                         memory_mb=spec.memory_size,
                         code_tar=launch.code_tar,
+                        read_only_mounts=(
+                            {spec.hot_reload_path: "/var/task"} if spec.hot_reload_path else None
+                        ),
                     )
                 self.by_container[env.container_id] = env
                 self.containers.follow_output(env.container_id)
@@ -402,6 +435,9 @@ class Pool:
                 "AWS_SESSION_TOKEN": "test",
             }
         )
+        if spec.hot_reload_path:
+            # The launcher then supervises the runtime (worker/launch.py).
+            variables["LAMBDAFLEET_HOT_RELOAD"] = "1"
         runtime_env = execution_env(spec.runtime)
         if runtime_env is not None:
             variables["AWS_EXECUTION_ENV"] = runtime_env
@@ -412,8 +448,14 @@ class Pool:
 
     # -- lifecycle ---------------------------------------------------------------
 
-    async def discard(self, env: Environment, reason: str) -> None:
+    async def discard(self, env: Environment, reason: str, shutdown_reason: str = "") -> None:
+        """Stop `env` and remove its container; with a shutdown_reason
+        (spindown, timeout) its extensions first get SHUTDOWN."""
+        if shutdown_reason and env.status is not Status.STOPPED:
+            await env.shut_down(shutdown_reason, SHUTDOWN_GRACE_S)
         env.stop(reason)
+        if env.spec.hot_reload_path and env.hostname in self.by_host:
+            self.hot_reload.unwatch(env.spec.hot_reload_path)
         self.by_host.pop(env.hostname, None)
         if env.container_id:
             self.by_container.pop(env.container_id, None)
@@ -443,7 +485,7 @@ class Pool:
                 and not env.provisioned  # kept until its config goes
                 and now - env.last_used > self.keepalive_s
             ):
-                await self.discard(env, "keep-alive expired")
+                await self.discard(env, "keep-alive expired", "spindown")
 
     async def flush_logs(self) -> None:
         """Let every pending END/REPORT be written (draining)."""
@@ -453,12 +495,57 @@ class Pool:
         for task in list(self._closing):
             task.cancel()
         await asyncio.gather(*self._closing, return_exceptions=True)
+        self.hot_reload.close()
+        for task in list(self._restarts):
+            task.cancel()
+        # Extensions hear SHUTDOWN while the containers still run.
+        await asyncio.gather(
+            *(env.shut_down("spindown", SHUTDOWN_GRACE_S) for env in self.by_host.values()),
+            return_exceptions=True,
+        )
         for env in list(self.by_host.values()):
             # What is still open is written as it stands.
             env.log.close(env.log.open_request_id)
             env.stop("worker stopping")
         self.by_host.clear()
         self.by_container.clear()
+
+    # -- hot reloading -------------------------------------------------------------
+
+    def _folder_changed(self, path: str) -> None:
+        for env in list(self.by_host.values()):
+            if env.spec.hot_reload_path == path:
+                task = asyncio.get_running_loop().create_task(self._restart_runtime(env))
+                self._restarts.add(task)
+                task.add_done_callback(self._restarts.discard)
+
+    async def _take_reloaded(self, key: str, provisioned: bool) -> Environment | None:
+        """An environment of `key` whose runtime is restarting serves once
+        its new runtime is up (a fraction of a cold start): wait for it."""
+        deadline = time.monotonic() + self.startup_timeout_s
+        while time.monotonic() < deadline and any(
+            e.key == key and e.reloading and e.status is not Status.STOPPED
+            for e in self.by_host.values()
+        ):
+            await asyncio.sleep(0.02)
+            env = self._take_idle(key, provisioned)
+            if env is not None:
+                return env
+        return None
+
+    async def _restart_runtime(self, env: Environment) -> None:
+        """Restart the runtime process, not the container (warm /tmp stays),
+        once the environment is idle: the launcher restarts it on SIGHUP."""
+        while not env.restart_runtime():
+            if env.status is Status.STOPPED:
+                return
+            await asyncio.sleep(0.05)
+        try:
+            await self.containers.signal(env.container_id, "SIGHUP")
+            log.info("environment.runtime_restarted", environment=env.id)
+        except Exception as exc:
+            log.warning("environment.restart_failed", environment=env.id, error=repr(exc))
+            await self.discard(env, f"runtime restart failed: {exc!r}")
 
 
 def _container_name(worker_id: str, function_name: str, env_id: str) -> str:

@@ -6,8 +6,9 @@ and image match a bucket takes one of its containers instead of creating one.
 Binding copies the function's code into /var/task and then answers the
 container's pending request to the worker's Runtime API server
 (`GET /lambdafleet/v1/bind`, see runtime_api.py) with the function's
-variables; the waiting process exports them and execs the image's own
-`/lambda-entrypoint.sh <handler>`, exactly what a fresh container runs. So the
+variables; the waiting process exports them and execs the launcher
+(worker/launcher.py: extensions, then the image's `/lambda-entrypoint.sh
+<handler>`), exactly what a fresh container runs. So the
 code is in place before the runtime starts, and the runtime runs as the
 sandbox user, who cannot write /var/task (root-owned, as put_archive writes).
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,6 +40,7 @@ from .backends import Images, Sandboxes
 from .containers import LABEL_PRESTART
 from .image_recipes import RECIPES
 from .images import local_image
+from .launcher import LAUNCH
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +67,7 @@ while True:
     except OSError:
         time.sleep(0.1)
 os.environ.update(bound["environment"])
-os.execv("/lambda-entrypoint.sh", ["/lambda-entrypoint.sh", bound["handler"]])
+os.execv("/bin/sh", ["/bin/sh", "-c", {LAUNCH!r}, "lambda-launch", bound["handler"]])
 """
 
 # The same for images without Python (Node.js, provided.*): a shell asks for
@@ -93,7 +96,7 @@ while :; do
   sleep 0.1
 done
 eval "$bound"
-exec /lambda-entrypoint.sh "$_HANDLER"
+exec /bin/sh -c LAUNCH lambda-launch "$_HANDLER"
 """
 
 
@@ -107,7 +110,9 @@ def bind_entrypoint(runtime: str) -> list[str] | None:
         return ["/usr/bin/python3", "-c", WAIT_FOR_BIND]
     fetch = _FETCH_WITH_NODE if recipe.language == "nodejs" else _FETCH_WITH_CURL
     # Spaces inside $( ): `$((` would begin an arithmetic expansion.
-    return ["/bin/sh", "-c", _WAIT_FOR_BIND_SH.replace("FETCH", f" {fetch} ")]
+    script = _WAIT_FOR_BIND_SH.replace("FETCH", f" {fetch} ")
+    # Then the same launcher as a fresh container (worker/launcher.py).
+    return ["/bin/sh", "-c", script.replace("-c LAUNCH", f"-c {shlex.quote(LAUNCH)}")]
 
 
 @dataclass(frozen=True, order=True)

@@ -19,7 +19,9 @@ import tornado.httpserver
 import tornado.netutil
 import tornado.web
 
-from .environment import Environment
+from . import extensions_api
+from .environment import Environment, trace_id
+from .launcher import ANNOUNCE_PATH
 from .prestart import BIND_PATH, Prestart
 
 log = structlog.get_logger(__name__)
@@ -60,10 +62,7 @@ class NextHandler(_Base):
         self.set_header("Lambda-Runtime-Aws-Request-Id", invocation.request_id)
         self.set_header("Lambda-Runtime-Deadline-Ms", str(invocation.deadline_unix_ms))
         self.set_header("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_function_arn)
-        self.set_header(
-            "Lambda-Runtime-Trace-Id",
-            f"Root=1-00000000-{invocation.request_id.replace('-', '')[:24]};Sampled=0",
-        )
+        self.set_header("Lambda-Runtime-Trace-Id", trace_id(invocation.request_id))
         if invocation.client_context:
             self.set_header("Lambda-Runtime-Client-Context", invocation.client_context)
         self.set_header("Content-Type", "application/json")
@@ -185,6 +184,8 @@ def make_app(
             (rf"{PREFIX}/invocation/([^/]+)/response", ResponseHandler, args),
             (rf"{PREFIX}/invocation/([^/]+)/error", ErrorHandler, args),
             (rf"{PREFIX}/init/error", InitErrorHandler, args),
+            (ANNOUNCE_PATH, extensions_api.AnnounceHandler, args),
+            *extensions_api.routes(args),
         ],
         log_function=lambda handler: None,
     )

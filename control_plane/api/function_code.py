@@ -183,6 +183,29 @@ async def fetch_s3(settings: Settings, bucket: str, key: str, version: str | Non
     return await asyncio.to_thread(_get_object, settings.s3_endpoint, bucket, key, version)
 
 
+# -- hot reloading ---------------------------------------------------------------
+
+# What LocalStack answers as CodeSha256 (and CodeSize 0) for a function whose
+# code is a mounted folder: there is no package to hash, and tools written
+# against LocalStack recognise this value.
+HOT_RELOAD_SHA256 = "hot-reloading-hash-not-available"
+
+
+def hot_reload_path(settings: Settings, code: Any) -> str | None:
+    """The folder a FunctionCode names when its S3Bucket is the marker
+    bucket, else None. The folder is on the worker's host, so it is only
+    checked for form here (the control plane may run elsewhere)."""
+    if not code.HasField("s3_bucket") or code.s3_bucket != settings.bucket_marker_local:
+        return None
+    key: str = code.s3_key
+    if not key.startswith("/"):
+        raise invalid_parameter(
+            f"S3Key of the hot-reload bucket {settings.bucket_marker_local!r} must be an "
+            f"absolute folder path on the worker's host, got {key!r}."
+        )
+    return key.rstrip("/") or "/"
+
+
 async def zip_source(settings: Settings, code: Any) -> bytes | None:
     """The zip a FunctionCode or UpdateFunctionCodeRequest carries, inline or
     in S3; None when it names none."""

@@ -79,6 +79,7 @@ async def update_function_code(
     record = require(api_.store, scope, name)
     check_update(record, request)
     record.image_uri, record.resolved_image_uri = staged.image_uri, staged.resolved_image_uri
+    record.hot_reload_path = staged.hot_reload_path
     with api_.store.transaction():
         started = start_update(api_, scope, record, config)
         if not request.publish:

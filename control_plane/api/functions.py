@@ -232,6 +232,13 @@ async def set_code(
         return
     if code.image_uri:
         raise invalid_parameter(function_code.IMAGE_URI_ON_ZIP)
+    folder = function_code.hot_reload_path(api_.settings, code)
+    if folder is not None:
+        # Nothing is fetched or stored: the worker mounts the folder.
+        record.hot_reload_path = folder
+        config.code_sha256, config.code_size = function_code.HOT_RELOAD_SHA256, 0
+        return
+    record.hot_reload_path = ""
     data = await function_code.zip_source(api_.settings, code)
     if data is None:
         raise invalid_parameter(function_code.NO_SOURCE)
@@ -289,6 +296,11 @@ def code_location(
             repository_type="ECR",
             image_uri=record.image_uri,
             resolved_image_uri=record.resolved_image_uri or record.image_uri,
+        )
+    if record.hot_reload_path and config.code_sha256 == function_code.HOT_RELOAD_SHA256:
+        # No package exists; LocalStack answers the folder in the same way.
+        return api.FunctionCodeLocation(
+            repository_type="S3", location=f"Code location: {record.hot_reload_path}"
         )
     # AWS hands out a presigned S3 URL; the gateway serves the package itself.
     digest = base64.b64decode(config.code_sha256).hex()

@@ -84,6 +84,9 @@ class Settings:
     minimum_unreserved: int = 100
     # S3 endpoint for Code.S3Bucket/S3Key (e.g. a MinIO or moto server).
     s3_endpoint: str = ""
+    # BUCKET_MARKER_LOCAL: a Code.S3Bucket of this name is no bucket; its
+    # S3Key is a folder on the worker's host, mounted for hot reloading.
+    bucket_marker_local: str = "hot-reload"
     # Total code storage per region (AWS's default quota, 75 GB).
     code_storage_bytes: int = 75 * 1024**3
     # LAMBDAFLEET_ASYNC_DELAY_SCALE: multiplies every delay of asynchronous

@@ -1,0 +1,71 @@
+"""The command a runtime container starts with: the external extensions in
+/opt/extensions, then the image's own /lambda-entrypoint.sh <handler>.
+
+It is handed to the container (`/bin/sh -c LAUNCH lambda-launch <handler>`)
+rather than baked into lambdafleet's runtime images, so it works the same for
+AWS's official images (whose entrypoint, given AWS_LAMBDA_RUNTIME_API, runs
+the runtime alone) and changing it rebuilds no image.
+
+Before starting any extension it tells the worker how many it starts
+(`POST /lambdafleet/v1/extensions?expected=N`, with whichever HTTP client the
+image has): init then waits for all of them to register, as Lambda's
+Extension init phase does, even if the runtime is faster.
+
+With LAMBDAFLEET_HOT_RELOAD set (a mounted /var/task) the shell stays as
+PID 1 and supervises the runtime: SIGHUP (the worker's `docker kill -s HUP`,
+which works on remote daemons and needs no exec or process id) kills the
+runtime and starts it again in the same container, so /tmp and the
+extensions live on. A runtime that exits on its own still ends the container.
+"""
+
+from __future__ import annotations
+
+ANNOUNCE_PATH = "/lambdafleet/v1/extensions"
+
+LAUNCH = f"""\
+handler="$1"
+count=0
+for ext in /opt/extensions/*; do
+  if [ -f "$ext" ] && [ -x "$ext" ]; then count=$((count + 1)); fi
+done
+if [ "$count" -gt 0 ]; then
+  url="http://$AWS_LAMBDA_RUNTIME_API{ANNOUNCE_PATH}?expected=$count"
+  if command -v python3 >/dev/null 2>&1; then
+    python3 -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], data=b"")' "$url"
+  elif command -v node >/dev/null 2>&1; then
+    node -e 'require("http").request(process.argv[1], {{method: "POST"}}).end()' "$url"
+  else
+    curl -sf -X POST -o /dev/null "$url"
+  fi
+  for ext in /opt/extensions/*; do
+    if [ -f "$ext" ] && [ -x "$ext" ]; then "$ext" & fi
+  done
+fi
+if [ -z "${{LAMBDAFLEET_HOT_RELOAD:-}}" ]; then
+  exec /lambda-entrypoint.sh "$handler"
+fi
+reload=0
+child=0
+trap 'reload=1; kill -KILL "$child" 2>/dev/null' HUP
+trap 'kill -TERM "$child" 2>/dev/null; exit 143' TERM
+while :; do
+  /lambda-entrypoint.sh "$handler" &
+  child=$!
+  status=0
+  # wait returns early when a trapped signal arrives: wait until it is gone.
+  while kill -0 "$child" 2>/dev/null; do
+    wait "$child"
+    status=$?
+  done
+  if [ "$reload" -eq 1 ]; then
+    reload=0
+    continue
+  fi
+  exit "$status"
+done
+"""
+
+
+def launch_entrypoint() -> list[str]:
+    """The container's entrypoint; its command is the handler."""
+    return ["/bin/sh", "-c", LAUNCH, "lambda-launch"]
