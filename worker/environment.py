@@ -13,6 +13,7 @@ import enum
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -39,6 +40,9 @@ class Invocation:
     # qualifier reached it, so this comes with each invocation.
     invoked_function_arn: str
     client_context: str
+    # Set when the caller streams the answer (InvokeWithResponseStream): a
+    # runtime's streamed response goes there chunk by chunk as it arrives.
+    on_chunk: Callable[[bytes], None] | None = None
     answer: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -148,6 +152,13 @@ class Environment:
         else:
             self._waiter = waiter
         return waiter
+
+    def running(self, request_id: str) -> Invocation | None:
+        """The invocation `request_id` if it is the one running now."""
+        current = self.current
+        if current is None or current.request_id != request_id or current.answer.done():
+            return None
+        return current
 
     def respond(self, request_id: str, payload: bytes) -> bool:
         return self._finish(request_id, Answer(payload))
