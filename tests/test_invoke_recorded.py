@@ -10,7 +10,6 @@ import base64
 import json
 import re
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,19 +231,23 @@ def test_request_size_limits(functions: Functions, client: Any) -> None:
         "(limit 1048576 bytes)",
     }
     just_under = json.dumps({"x": "a" * (1024 * 1024 - 20)}).encode()
-    assert client.invoke(FunctionName=name, Payload=just_under, InvocationType="Event")[
-        "StatusCode"
-    ] == 202
+    assert (
+        client.invoke(FunctionName=name, Payload=just_under, InvocationType="Event")["StatusCode"]
+        == 202
+    )
 
 
 # -- TestLambdaFeatures: invocation types, qualifiers, logs, client context ---------
 
 
+NO_PAYLOAD = "TestLambdaFeatures::test_invocation_type_no_return_payload"
+
+
 @pytest.mark.parametrize(
     ("invocation_type", "test"),
     [
-        ("RequestResponse", "TestLambdaFeatures::test_invocation_type_no_return_payload[python-RequestResponse]"),
-        ("Event", "TestLambdaFeatures::test_invocation_type_no_return_payload[python-Event]"),
+        ("RequestResponse", f"{NO_PAYLOAD}[python-RequestResponse]"),
+        ("Event", f"{NO_PAYLOAD}[python-Event]"),
         ("DryRun", "TestLambdaFeatures::test_invocation_type_dry_run[python3.10]"),
     ],
 )
@@ -253,7 +256,8 @@ def test_invocation_types(functions: Functions, invocation_type: str, test: str)
     response, payload = functions.invoke(name, {}, InvocationType=invocation_type)
     step = recorded(test, "invoke-result")
     assert shape(response) == shape(step)
-    assert response["ResponseMetadata"]["HTTPStatusCode"] == step["ResponseMetadata"]["HTTPStatusCode"]
+    status = response["ResponseMetadata"]["HTTPStatusCode"]
+    assert status == step["ResponseMetadata"]["HTTPStatusCode"]
     raw = payload if isinstance(payload, str) else json.dumps(payload)
     assert raw == step["Payload"]
     headers = response["ResponseMetadata"]["HTTPHeaders"]

@@ -104,9 +104,7 @@ class ResponseHandler(_Base):
         self.environment = self.env()
         request_id = self.path_args[0]
         invocation = self.environment.running(request_id)
-        streaming = (
-            self.request.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
-        )
+        streaming = self.request.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
         self.limit = MAX_STREAMED_BYTES if streaming else MAX_RESPONSE_BYTES
         # This handler enforces the limit (and reads what is over it, so the
         # runtime gets an answer rather than a reset connection).
