@@ -30,7 +30,9 @@ PREFIX = "/2018-06-01/runtime"
 MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
 # A streamed response's limit (AWS: 20 MB).
 MAX_STREAMED_BYTES = 20 * 1024 * 1024
-# Beyond this a runtime's request is cut off rather than read and refused.
+# The server's body limit: up to it the response handler reads what is over
+# AWS's limits and refuses it itself (the runtime then gets an answer, not a
+# reset connection); beyond it a request is cut off.
 READ_AT_MOST_BYTES = 64 * 1024 * 1024
 RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
 
@@ -106,9 +108,6 @@ class ResponseHandler(_Base):
         invocation = self.environment.running(request_id)
         streaming = self.request.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
         self.limit = MAX_STREAMED_BYTES if streaming else MAX_RESPONSE_BYTES
-        # This handler enforces the limit (and reads what is over it, so the
-        # runtime gets an answer rather than a reset connection).
-        self.request.connection.set_max_body_size(READ_AT_MOST_BYTES)  # type: ignore[attr-defined]
         self.forward = invocation.on_chunk if streaming and invocation is not None else None
         self.parts: list[bytes] = []
         self.size = 0
