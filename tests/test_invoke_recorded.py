@@ -19,6 +19,10 @@ import pytest
 from botocore.exceptions import ClientError
 from cluster import environments
 from conftest import UpCluster
+from lambdafleet.gateway.app import check_request_size
+from lambdafleet.gateway.protocol import AwsError
+from lambdafleet.worker.pool import exit_error, exit_reason
+from lambdafleet.worker.runtime_api import MAX_RESPONSE_BYTES, response_too_large
 from test_runtimes import Functions
 
 RECORDED = json.loads(
@@ -374,3 +378,41 @@ def test_response_stream_dry_run(functions: Functions, client: Any) -> None:
         FunctionName=name, Payload=b"{}", InvocationType="DryRun"
     )
     assert response["StatusCode"] == 204
+
+
+# -- the pure decisions behind them -----------------------------------------------------
+
+
+def test_exit_wording() -> None:
+    assert exit_reason(0) == "Runtime exited without providing a reason"
+    assert exit_reason(127) == "Runtime exited with error: exit status 127"
+    assert json.loads(exit_error("r-1", exit_reason(2))) == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": "RequestId: r-1 Error: Runtime exited with error: exit status 2",
+    }
+    # Any other end of an environment under an invocation reads as an exit.
+    assert json.loads(exit_error("r-1", "worker stopping"))["errorMessage"] == (
+        "RequestId: r-1 Error: Runtime exited with error: worker stopping"
+    )
+
+
+def test_request_size_decisions() -> None:
+    check_request_size("Invoke", {}, 6_291_456)
+    check_request_size("Invoke", {"X-Amz-Invocation-Type": "Event"}, 1_048_576)
+    check_request_size("ListFunctions", {}, 10**9)
+    with pytest.raises(AwsError) as err:
+        check_request_size("InvokeWithResponseStream", {}, 6_291_457)
+    assert (err.value.code, err.value.message) == (
+        "RequestEntityTooLargeException",
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
+    )
+    with pytest.raises(AwsError) as err:
+        check_request_size("Invoke", {"X-Amz-Invocation-Type": "Event"}, 1_048_577)
+    assert err.value.message == (
+        "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)"
+    )
+
+
+def test_response_too_large_document() -> None:
+    step = recorded("TestLambdaBaseFeatures::test_lambda_too_large_response", "invoke_result")
+    assert json.loads(response_too_large(MAX_RESPONSE_BYTES)) == step["Payload"]

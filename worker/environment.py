@@ -55,6 +55,9 @@ class Answer:
     payload: bytes
     # Empty for success; "Unhandled" (AWS's X-Amz-Function-Error) for errors.
     function_error: str = ""
+    # The environment cannot serve again (its runtime was refused an answer
+    # and exits, as awslambdaric does on a 413): the pool replaces it.
+    reset: bool = False
 
 
 class EnvironmentStopped(Exception):
@@ -163,8 +166,10 @@ class Environment:
     def respond(self, request_id: str, payload: bytes) -> bool:
         return self._finish(request_id, Answer(payload))
 
-    def fail(self, request_id: str, payload: bytes, error_type: str) -> bool:
-        return self._finish(request_id, Answer(error_document(payload, error_type), "Unhandled"))
+    def fail(self, request_id: str, payload: bytes, error_type: str, reset: bool = False) -> bool:
+        return self._finish(
+            request_id, Answer(error_document(payload, error_type), "Unhandled", reset)
+        )
 
     def init_error(self, payload: bytes, error_type: str) -> None:
         answer = Answer(error_document(payload, error_type), "Unhandled")

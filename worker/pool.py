@@ -195,6 +195,8 @@ class Pool:
             answer = exc.answer or Answer(exit_error(invocation.request_id, str(exc)), "Unhandled")
             status, error_type = "error", "Runtime.ExitError"
             await self.discard(env, str(exc))
+        if answer.reset:
+            await self.discard(env, "its runtime was refused its answer")
         ran_s = time.monotonic() - handed
         result.runtime_us = int(ran_s * 1e6)
         if result.cold_start and env.init_ms:

@@ -124,7 +124,12 @@ class ResponseHandler(_Base):
     def post(self, request_id: str) -> None:
         env = self.environment
         if self.size > self.limit:
-            env.fail(request_id, response_too_large(self.limit), "Function.ResponseSizeTooLarge")
+            env.fail(
+                request_id,
+                response_too_large(self.limit),
+                "Function.ResponseSizeTooLarge",
+                reset=True,
+            )
             self.write_json(
                 413, {"errorMessage": "payload too large", "errorType": "RequestEntityTooLarge"}
             )

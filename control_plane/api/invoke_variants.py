@@ -64,7 +64,7 @@ async def invoke_with_response_stream(
     config = invocation_target(api_, scope, found)
     lifecycle.check_invocable(config)
     if (request.invocation_type or "RequestResponse") == "DryRun":
-        yield api.InvokeWithResponseStreamResponse(status_code=204, executed_version=config.version)
+        yield api.InvokeWithResponseStreamResponse(status_code=204)
         return
     chunks: asyncio.Queue[bytes] = asyncio.Queue()
     running = asyncio.ensure_future(

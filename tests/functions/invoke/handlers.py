@@ -39,11 +39,7 @@ def client_context(event, context):
     cc = context.client_context
     if cc is None:
         return {"client_context": None}
-    return {
-        "custom": cc.custom,
-        "env": cc.env,
-        "client": None if cc.client is None else cc.client.__dict__,
-    }
+    return {"custom": cc.custom, "env": cc.env}
 
 
 def sleep(event, context):
