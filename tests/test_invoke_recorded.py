@@ -22,7 +22,11 @@ from conftest import UpCluster
 from lambdafleet.gateway.app import check_request_size
 from lambdafleet.gateway.protocol import AwsError
 from lambdafleet.worker.pool import exit_error, exit_reason
-from lambdafleet.worker.runtime_api import MAX_RESPONSE_BYTES, response_too_large
+from lambdafleet.worker.runtime_api import (
+    MAX_RESPONSE_BYTES,
+    response_too_large,
+    runtime_client_context,
+)
 from test_runtimes import Functions
 
 RECORDED = json.loads(
@@ -307,7 +311,7 @@ def test_client_context(functions: Functions) -> None:
     }
     encoded = base64.b64encode(json.dumps(document).encode()).decode()
     response, payload = functions.invoke(name, {}, ClientContext=encoded)
-    assert response["StatusCode"] == 200 and "FunctionError" not in response
+    assert response["StatusCode"] == 200 and "FunctionError" not in response, payload
     assert payload["custom"] == {"foo": "bar"}
     assert payload["env"] == {"fizz": "buzz"}
     response, payload = functions.invoke(name, {})
@@ -378,6 +382,7 @@ def test_response_stream_dry_run(functions: Functions, client: Any) -> None:
         FunctionName=name, Payload=b"{}", InvocationType="DryRun"
     )
     assert response["StatusCode"] == 204
+    response["EventStream"].close()
 
 
 # -- the pure decisions behind them -----------------------------------------------------
@@ -411,6 +416,13 @@ def test_request_size_decisions() -> None:
     assert err.value.message == (
         "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)"
     )
+
+
+def test_client_context_reaches_the_runtime_as_json() -> None:
+    assert runtime_client_context(base64.b64encode(b'{"custom": {"a": 1}}').decode()) == (
+        '{"custom": {"a": 1}}'
+    )
+    assert runtime_client_context("not base64!") == "not base64!"
 
 
 def test_response_too_large_document() -> None:

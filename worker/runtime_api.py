@@ -9,6 +9,7 @@ where source addresses do not identify a container.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import shlex
@@ -74,7 +75,9 @@ class NextHandler(_Base):
             f"Root=1-00000000-{invocation.request_id.replace('-', '')[:24]};Sampled=0",
         )
         if invocation.client_context:
-            self.set_header("Lambda-Runtime-Client-Context", invocation.client_context)
+            self.set_header(
+                "Lambda-Runtime-Client-Context", runtime_client_context(invocation.client_context)
+            )
         self.set_header("Content-Type", "application/json")
         self.finish(invocation.payload)
 
@@ -82,6 +85,16 @@ class NextHandler(_Base):
         # A runtime that hangs up while polling is gone; nothing to clean up
         # here, the container exit is reported by the pool.
         pass
+
+
+def runtime_client_context(encoded: str) -> str:
+    """X-Amz-Client-Context (base64 of JSON) as the Runtime API hands it to
+    the runtime: the JSON itself (awslambdaric and the Node client parse it
+    as JSON). One that does not decode is passed as it came."""
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return encoded
 
 
 def response_too_large(limit: int) -> bytes:
