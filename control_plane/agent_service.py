@@ -71,6 +71,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
                 elif kind == "invoke_result":
                     session.touch()
                     session.on_invoke_result(message.invoke_result)
+                elif kind == "invoke_chunk":
+                    session.on_invoke_chunk(message.invoke_chunk)
                 elif kind == "prepare_result":
                     session.on_prepare_result(message.prepare_result)
                 elif kind == "provision_report":

@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -270,8 +271,11 @@ class Scheduler:
         invoked_arn: str | None = None,
         asynchronous: bool = False,
         log_tail: bool = False,
+        on_chunk: Callable[[bytes], None] | None = None,
     ) -> apb.InvokeResult:
-        """Run one invocation and answer the worker's result. `qualifier`
+        """Run one invocation and answer the worker's result. `on_chunk`:
+        the caller streams the answer, and gets a streamed response's chunks
+        as the runtime writes them. `qualifier`
         is the alias invoked, if any (for its provisioned concurrency);
         otherwise the version's, or that of an alias pointing at it, is
         used. `invoked_arn` is the ARN the caller invoked, qualified as it
@@ -328,6 +332,7 @@ class Scheduler:
                 invoked,
                 placed,
                 log_tail,
+                on_chunk,
             )
         except LambdaError as exc:
             throttled = exc.code == "TooManyRequestsException"
@@ -382,6 +387,7 @@ class Scheduler:
         invoked_arn: str = "",
         placed: _Placed | None = None,
         log_tail: bool = False,
+        on_chunk: Callable[[bytes], None] | None = None,
     ) -> apb.InvokeResult:
         spec = function_spec(scope, config, self.store)
         key = environment_key(spec)
@@ -397,6 +403,7 @@ class Scheduler:
             provisioned=provisioned,
             invoked_function_arn=invoked_arn or config.function_arn,
             log_tail=log_tail,
+            stream_response=on_chunk is not None,
         )
         deadline = time.monotonic() + QUEUE_WAIT_S
         while True:
@@ -429,7 +436,7 @@ class Scheduler:
             # queued in the same step as the placement, so it always precedes
             # a DrainAck the worker then relies on (see worker.agent.drain).
             async with asyncio.timeout(spec.timeout + ANSWER_MARGIN_S):
-                result = await session.invoke(assignment, key)
+                result = await session.invoke(assignment, key, on_chunk)
         except (WorkerGone, TimeoutError) as exc:
             log.warning("invoke.worker_lost", worker_id=session.worker_id, error=repr(exc))
             raise service_error(

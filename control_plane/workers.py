@@ -47,6 +47,8 @@ class WorkerSession:
         # Invocation id -> (answer, environment key, memory, provisioned).
         self._invocations: dict[str, tuple[asyncio.Future[apb.InvokeResult], str, int, bool]] = {}
         self._prepares: dict[str, asyncio.Future[apb.PrepareResult]] = {}
+        # Invocation id -> where its streamed response's chunks go.
+        self._chunk_sinks: dict[str, Callable[[bytes], None]] = {}
         self._ids = itertools.count()
         self.in_flight = 0
         self.busy_memory_mb = 0
@@ -104,7 +106,12 @@ class WorkerSession:
         self.prestarted = heartbeat.prestarted
         self.prestarted_memory_mb = heartbeat.prestarted_memory_mb
 
-    async def invoke(self, assignment: apb.InvokeAssignment, env_key: str) -> apb.InvokeResult:
+    async def invoke(
+        self,
+        assignment: apb.InvokeAssignment,
+        env_key: str,
+        on_chunk: Callable[[bytes], None] | None = None,
+    ) -> apb.InvokeResult:
         if self.closed:
             raise WorkerGone(self.worker_id)
         memory = assignment.function.memory_size
@@ -122,11 +129,19 @@ class WorkerSession:
             self.provisioned_busy[env_key] += 1
         elif self.idle[env_key] > 0:
             self.idle[env_key] -= 1
+        if on_chunk is not None:
+            self._chunk_sinks[assignment.invocation_id] = on_chunk
         self.outbox.put_nowait(apb.ConnectResponse(invoke=assignment))
         try:
             return await future
         finally:
             self._invocations.pop(assignment.invocation_id, None)
+            self._chunk_sinks.pop(assignment.invocation_id, None)
+
+    def on_invoke_chunk(self, chunk: apb.InvokeChunk) -> None:
+        sink = self._chunk_sinks.get(chunk.invocation_id)
+        if sink is not None:
+            sink(chunk.payload)
 
     def on_invoke_result(self, result: apb.InvokeResult) -> None:
         entry = self._invocations.get(result.invocation_id)

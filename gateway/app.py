@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import structlog
+import tornado.iostream
 import tornado.web
 from google.protobuf import json_format
 
@@ -27,13 +28,41 @@ log = structlog.get_logger(__name__)
 DEFAULT_REGION = "us-east-1"
 # Largest body the gateway reads at all; per-operation limits are below it.
 MAX_BODY_BYTES = 80 * 1024 * 1024
-# AWS's request size limits, with its messages' figures.
+# AWS's request size limits, with its messages' figures. An oversized Invoke
+# answers RequestEntityTooLargeException too, not the model's
+# RequestTooLargeException (AWS's answers as quoted publicly: "Request must be
+# smaller than 6291456 bytes for the InvokeFunction operation").
 REQUEST_LIMITS = {
     "CreateFunction": (70_167_211, "RequestEntityTooLargeException"),
     "UpdateFunctionCode": (70_167_211, "RequestEntityTooLargeException"),
-    "Invoke": (6_291_456, "RequestTooLargeException"),
+    "Invoke": (6_291_456, "RequestEntityTooLargeException"),
+    "InvokeWithResponseStream": (6_291_456, "RequestEntityTooLargeException"),
 }
+# An Event invocation's payload limit (1 MB since 2025, 256 KB before).
+EVENT_PAYLOAD_LIMIT = 1_048_576
 _CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/]+)/")
+
+
+def check_request_size(operation: str, headers: Any, size: int) -> None:
+    """AWS's error for a request body over its operation's limit."""
+    limit = REQUEST_LIMITS.get(operation)
+    if limit is None:
+        return
+    if (
+        operation == "Invoke"
+        and headers.get("X-Amz-Invocation-Type") == "Event"
+        and size > EVENT_PAYLOAD_LIMIT
+    ):
+        raise protocol.AwsError(
+            "RequestEntityTooLargeException",
+            f"{size} byte payload is too large for the Event invocation type "
+            f"(limit {EVENT_PAYLOAD_LIMIT} bytes)",
+        )
+    if size > limit[0]:
+        name = "InvokeFunction" if operation.startswith("Invoke") else operation
+        raise protocol.AwsError(
+            limit[1], f"Request must be smaller than {limit[0]} bytes for the {name} operation"
+        )
 
 
 class Settings:
@@ -90,13 +119,7 @@ class LambdaApiHandler(_Base):
                 raise protocol.AwsError("UnknownOperationException", "Unknown operation")
             op, labels = matched
             operation = op.name
-            limit = REQUEST_LIMITS.get(operation)
-            if limit is not None and len(self.request.body) > limit[0]:
-                raise protocol.AwsError(
-                    limit[1],
-                    f"Request must be smaller than {limit[0]} bytes for the "
-                    f"{'InvokeFunction' if operation == 'Invoke' else operation} operation",
-                )
+            check_request_size(operation, self.request.headers, len(self.request.body))
             params = protocol.parse_request(
                 op,
                 labels,
@@ -114,6 +137,10 @@ class LambdaApiHandler(_Base):
                 request_id=request_id,
                 base_url=f"{self.request.protocol}://{self.request.host}",
             )
+            if op.has_event_stream_output:
+                status = await self._stream(op, params, caller)
+                self._log_call(operation, status, started)
+                return
             output = await operations.call(self.fleet.channel, operation, params, caller)
             status, headers, body = protocol.serialize_response(op, output)
             if caller.timing:
@@ -144,6 +171,10 @@ class LambdaApiHandler(_Base):
             status, headers, body = protocol.serialize_error(
                 "ServiceException", "An internal error occurred."
             )
+        self._log_call(operation, status, started)
+        self.send(status, headers, body)
+
+    def _log_call(self, operation: str, status: int, started: float) -> None:
         # Invocations at debug: a line for each would cost more than the
         # gateway's own share of a warm one; the dashboard and metrics count them.
         (log.debug if operation in _HOT else log.info)(
@@ -152,7 +183,34 @@ class LambdaApiHandler(_Base):
             status=status,
             ms=round((time.perf_counter() - started) * 1000, 2),
         )
-        self.send(status, headers, body)
+
+    async def _stream(
+        self, op: protocol.OperationModel, params: dict[str, Any], caller: operations.Caller
+    ) -> int:
+        """An event-stream answer (InvokeWithResponseStream), written event by
+        event as the control plane sends them: a streamed response's chunks
+        reach the caller as the function writes them. An error before the
+        first reply is raised (and answered as usual); after it, the status
+        is sent and the stream just ends."""
+        parts = operations.stream(self.fleet.channel, op.name, params, caller)
+        first = await anext(aiter(parts))
+        status, headers, body = protocol.serialize_response(op, first)
+        self.set_status(status)
+        for name, value in headers.items():
+            self.set_header(name, value)
+        if status in (204, 304):
+            self.finish()
+            return status
+        self.write(body)
+        await self.flush()
+        try:
+            async for part in parts:
+                self.write(protocol.serialize_response(op, part)[2])
+                await self.flush()
+        except (grpc.aio.AioRpcError, tornado.iostream.StreamClosedError) as exc:
+            log.warning("gateway.stream_broken", operation=op.name, error=repr(exc))
+        self.finish()
+        return status
 
     async def get(self, *_: str) -> None:
         await self._handle()

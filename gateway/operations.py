@@ -7,7 +7,7 @@ the few places where AWS's answer differs from its model's run after it."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -188,10 +188,12 @@ def _types(method: MethodDescriptor) -> tuple[type[Message], type[Message]]:
     )
 
 
-async def call(
+async def stream(
     channel: grpc.aio.Channel, operation: str, params: dict[str, Any], caller: Caller
-) -> dict[str, Any]:
-    """Run one operation on the control plane; AWS-shaped output."""
+) -> AsyncIterator[dict[str, Any]]:
+    """Run a server-streaming operation (InvokeWithResponseStream): each
+    reply as it arrives, AWS-shaped, its event (if any) as a one-event
+    `EventStream` list, so an answer can be written part by part."""
     caller = _function_name(operation, params, caller)
     before = BEFORE.get(operation)
     if before is not None:
@@ -199,36 +201,48 @@ async def call(
     method = SERVICE.methods_by_name[operation]
     request_type, response_type = _types(method)
     request = messages.to_request(request_type, params)
+    replies = channel.unary_stream(
+        f"/{SERVICE.full_name}/{operation}",
+        request_serializer=request_type.SerializeToString,
+        response_deserializer=response_type.FromString,
+    )(request, metadata=caller.metadata())
+    async for reply in replies:
+        part = messages.to_dict(reply)
+        event = part.pop("EventStream", None)
+        part["EventStream"] = [event] if isinstance(event, dict) else []
+        yield part
+
+
+async def call(
+    channel: grpc.aio.Channel, operation: str, params: dict[str, Any], caller: Caller
+) -> dict[str, Any]:
+    """Run one operation on the control plane; AWS-shaped output."""
+    method = SERVICE.methods_by_name[operation]
+    if method.server_streaming:
+        output: dict[str, Any] = {"EventStream": []}
+        async for part in stream(channel, operation, params, caller):
+            events = part.pop("EventStream")
+            output.update(part)
+            output["EventStream"].extend(events)
+        return output
+    caller = _function_name(operation, params, caller)
+    before = BEFORE.get(operation)
+    if before is not None:
+        before(params)
+    request_type, response_type = _types(method)
+    request = messages.to_request(request_type, params)
     path = f"/{SERVICE.full_name}/{operation}"
     keep_empty = operation.startswith("List")
-    if method.server_streaming:
-        stream = channel.unary_stream(
-            path,
-            request_serializer=request_type.SerializeToString,
-            response_deserializer=response_type.FromString,
-        )(request, metadata=caller.metadata())
-        replies = [reply async for reply in stream]
-        output: dict[str, Any] = {}
-        events: list[dict[str, Any]] = []
-        for reply in replies:
-            part = messages.to_dict(reply)
-            for name, member in part.items():
-                if isinstance(member, dict) and name == "EventStream":
-                    events.append(member)
-                else:
-                    output[name] = member
-        output["EventStream"] = events
-    else:
-        unary = channel.unary_unary(
-            path,
-            request_serializer=request_type.SerializeToString,
-            response_deserializer=response_type.FromString,
-        )(request, metadata=caller.metadata())
-        reply = await unary
-        for key, value in await unary.trailing_metadata() or ():
-            if key == TIMING_KEY:
-                caller.timing.append(value)
-        output = messages.to_dict(reply, keep_empty=keep_empty)
+    unary = channel.unary_unary(
+        path,
+        request_serializer=request_type.SerializeToString,
+        response_deserializer=response_type.FromString,
+    )(request, metadata=caller.metadata())
+    reply = await unary
+    for key, value in await unary.trailing_metadata() or ():
+        if key == TIMING_KEY:
+            caller.timing.append(value)
+    output = messages.to_dict(reply, keep_empty=keep_empty)
     after = AFTER.get(operation)
     if after is not None:
         after(output)

@@ -232,6 +232,6 @@ def test_oversized_bodies(cluster: Any, client: Any, existing: dict[str, Any]) -
         Payload=json.dumps({"x": "a" * (6 * 1024 * 1024)}).encode(),
     )
     assert r["ResponseMetadata"]["HTTPStatusCode"] == 413
-    assert r["Error"]["Code"] == "RequestTooLargeException"
+    assert r["Error"]["Code"] == "RequestEntityTooLargeException"
     assert "huge" not in function_names(client)
     assert_unchanged(client, existing)

@@ -321,8 +321,20 @@ class Worker:
             request_id=assignment.request_id, invocation_id=assignment.invocation_id
         )
         arrived = time.perf_counter()
+        on_chunk = None
+        if assignment.stream_response:
+            invocation_id = assignment.invocation_id
+
+            def on_chunk(chunk: bytes) -> None:
+                # The outbox keeps order: chunks precede the result.
+                outbox.put_nowait(
+                    apb.ConnectRequest(
+                        invoke_chunk=apb.InvokeChunk(invocation_id=invocation_id, payload=chunk)
+                    )
+                )
+
         try:
-            result = await self.pool.invoke(assignment)
+            result = await self.pool.invoke(assignment, on_chunk)
         except Exception as exc:
             log.exception("invoke.failed")
             result = apb.InvokeResult(

@@ -17,6 +17,7 @@ import enum
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -54,6 +55,9 @@ class Invocation:
     # qualifier reached it, so this comes with each invocation.
     invoked_function_arn: str
     client_context: str
+    # Set when the caller streams the answer (InvokeWithResponseStream): a
+    # runtime's streamed response goes there chunk by chunk as it arrives.
+    on_chunk: Callable[[bytes], None] | None = None
     answer: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
@@ -71,6 +75,9 @@ class Answer:
     payload: bytes
     # Empty for success; "Unhandled" (AWS's X-Amz-Function-Error) for errors.
     function_error: str = ""
+    # The environment cannot serve again (its runtime was refused an answer
+    # and exits, as awslambdaric does on a 413): the pool replaces it.
+    reset: bool = False
 
 
 class EnvironmentStopped(Exception):
@@ -220,11 +227,20 @@ class Environment:
             self._waiter = waiter
         return waiter
 
+    def running(self, request_id: str) -> Invocation | None:
+        """The invocation `request_id` if it is the one running now."""
+        current = self.current
+        if current is None or current.request_id != request_id or current.answer.done():
+            return None
+        return current
+
     def respond(self, request_id: str, payload: bytes) -> bool:
         return self._finish(request_id, Answer(payload))
 
-    def fail(self, request_id: str, payload: bytes, error_type: str) -> bool:
-        return self._finish(request_id, Answer(error_document(payload, error_type), "Unhandled"))
+    def fail(self, request_id: str, payload: bytes, error_type: str, reset: bool = False) -> bool:
+        return self._finish(
+            request_id, Answer(error_document(payload, error_type), "Unhandled", reset)
+        )
 
     def init_error(self, payload: bytes, error_type: str) -> None:
         answer = Answer(error_document(payload, error_type), "Unhandled")

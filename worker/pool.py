@@ -45,6 +45,22 @@ def _error(error_type: str, message: str) -> bytes:
     return json.dumps({"errorType": error_type, "errorMessage": message}).encode()
 
 
+def exit_reason(exit_code: int) -> str:
+    """How AWS words a runtime's exit, whether before its first poll or
+    mid-invocation (recorded: test_lambda_runtime_wrapper_not_found,
+    test_lambda_runtime_exit, test_lambda_handler_exit)."""
+    if exit_code == 0:
+        return "Runtime exited without providing a reason"
+    return f"Runtime exited with error: exit status {exit_code}"
+
+
+def exit_error(request_id: str, reason: str) -> bytes:
+    """The invocation's error document when its environment ended under it."""
+    if not reason.startswith("Runtime exited"):
+        reason = f"Runtime exited with error: {reason}"
+    return _error("Runtime.ExitError", f"RequestId: {request_id} Error: {reason}")
+
+
 class Pool:
     def __init__(
         self,
@@ -113,7 +129,14 @@ class Pool:
 
     # -- invocation -----------------------------------------------------------
 
-    async def invoke(self, assignment: apb.InvokeAssignment) -> apb.InvokeResult:
+    async def invoke(
+        self,
+        assignment: apb.InvokeAssignment,
+        on_chunk: Callable[[bytes], None] | None = None,
+    ) -> apb.InvokeResult:
+        """Run one invocation; `on_chunk` gets a streamed response's chunks
+        as the runtime writes them (the result's payload is then only what
+        was not streamed)."""
         spec = assignment.function
         result = apb.InvokeResult(invocation_id=assignment.invocation_id)
         env = self._take_idle(environment_key(spec), assignment.provisioned)
@@ -126,9 +149,7 @@ class Pool:
                 # The runtime died or failed to initialise: AWS answers such
                 # an invocation as a function error.
                 answer = exc.answer or Answer(
-                    _error(
-                        "Runtime.ExitError", f"RequestId: {assignment.invocation_id} Error: {exc}"
-                    ),
+                    exit_error(assignment.request_id or assignment.invocation_id, str(exc)),
                     "Unhandled",
                 )
                 result.status = apb.INVOKE_STATUS_FUNCTION_ERROR
@@ -155,6 +176,7 @@ class Pool:
             # Sent by the control plane; an older one sent only the spec.
             invoked_function_arn=assignment.invoked_function_arn or spec.function_arn,
             client_context=assignment.client_context,
+            on_chunk=on_chunk,
         )
         request_id = invocation.request_id
         env.log.begin(request_id, env.init_ms if result.cold_start else None)
@@ -180,15 +202,11 @@ class Pool:
             await self._read_memory(env)
             await self.discard(env, "timed out")
         except EnvironmentStopped as exc:
-            answer = exc.answer or Answer(
-                _error(
-                    "Runtime.ExitError",
-                    f"RequestId: {invocation.request_id} Error: Runtime exited with error: {exc}",
-                ),
-                "Unhandled",
-            )
+            answer = exc.answer or Answer(exit_error(invocation.request_id, str(exc)), "Unhandled")
             status, error_type = "error", "Runtime.ExitError"
             await self.discard(env, str(exc))
+        if answer.reset:
+            await self.discard(env, "its runtime was refused its answer")
         ran_s = time.monotonic() - handed
         result.runtime_us = int(ran_s * 1e6)
         if result.cold_start and env.init_ms:
@@ -474,7 +492,7 @@ class Pool:
             self.prestart.on_exit(container_id)
         if env is None or env.status is Status.STOPPED:
             return
-        asyncio.get_running_loop().create_task(self.discard(env, f"exit status {exit_code}"))
+        asyncio.get_running_loop().create_task(self.discard(env, exit_reason(exit_code)))
 
     async def reap_idle(self) -> None:
         now = time.monotonic()

@@ -9,6 +9,7 @@ where source addresses do not identify a container.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import shlex
@@ -27,7 +28,16 @@ from .prestart import BIND_PATH, Prestart
 log = structlog.get_logger(__name__)
 
 PREFIX = "/2018-06-01/runtime"
-MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+# AWS's limit on a buffered response: 6 MB and 100 bytes, as its message
+# says (recorded: test_lambda_too_large_response).
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024 + 100
+# A streamed response's limit (AWS: 20 MB).
+MAX_STREAMED_BYTES = 20 * 1024 * 1024
+# The server's body limit: up to it the response handler reads what is over
+# AWS's limits and refuses it itself (the runtime then gets an answer, not a
+# reset connection); beyond it a request is cut off.
+READ_AT_MOST_BYTES = 64 * 1024 * 1024
+RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
 
 Lookup = Callable[[str], Environment | None]
 
@@ -64,7 +74,9 @@ class NextHandler(_Base):
         self.set_header("Lambda-Runtime-Invoked-Function-Arn", invocation.invoked_function_arn)
         self.set_header("Lambda-Runtime-Trace-Id", trace_id(invocation.request_id))
         if invocation.client_context:
-            self.set_header("Lambda-Runtime-Client-Context", invocation.client_context)
+            self.set_header(
+                "Lambda-Runtime-Client-Context", runtime_client_context(invocation.client_context)
+            )
         self.set_header("Content-Type", "application/json")
         self.finish(invocation.payload)
 
@@ -74,26 +86,67 @@ class NextHandler(_Base):
         pass
 
 
+def runtime_client_context(encoded: str) -> str:
+    """X-Amz-Client-Context (base64 of JSON) as the Runtime API hands it to
+    the runtime: the JSON itself (awslambdaric and the Node client parse it
+    as JSON). One that does not decode is passed as it came."""
+    try:
+        return base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        return encoded
+
+
+def response_too_large(limit: int) -> bytes:
+    """The error document AWS answers for a response over `limit` (recorded:
+    test_lambda_too_large_response)."""
+    return json.dumps(
+        {
+            "errorMessage": "Response payload size exceeded maximum allowed payload "
+            f"size ({limit} bytes).",
+            "errorType": "Function.ResponseSizeTooLarge",
+        }
+    ).encode()
+
+
+@tornado.web.stream_request_body
 class ResponseHandler(_Base):
+    """A runtime's answer, read as it arrives: a buffered one whole, a
+    streamed one (`Lambda-Runtime-Function-Response-Mode: streaming`,
+    chunked) forwarded chunk by chunk when its caller streams too."""
+
+    def prepare(self) -> None:
+        self.environment = self.env()
+        request_id = self.path_args[0]
+        invocation = self.environment.running(request_id)
+        streaming = self.request.headers.get(RESPONSE_MODE_HEADER, "").lower() == "streaming"
+        self.limit = MAX_STREAMED_BYTES if streaming else MAX_RESPONSE_BYTES
+        self.forward = invocation.on_chunk if streaming and invocation is not None else None
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def data_received(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.parts.clear()
+        elif self.forward is not None:
+            self.forward(chunk)
+        else:
+            self.parts.append(chunk)
+
     def post(self, request_id: str) -> None:
-        env = self.env()
-        if len(self.request.body) > MAX_RESPONSE_BYTES:
+        env = self.environment
+        if self.size > self.limit:
             env.fail(
                 request_id,
-                json.dumps(
-                    {
-                        "errorMessage": "Response payload size exceeded maximum allowed payload "
-                        f"size ({MAX_RESPONSE_BYTES} bytes).",
-                        "errorType": "Function.ResponseSizeTooLarge",
-                    }
-                ).encode(),
+                response_too_large(self.limit),
                 "Function.ResponseSizeTooLarge",
+                reset=True,
             )
             self.write_json(
                 413, {"errorMessage": "payload too large", "errorType": "RequestEntityTooLarge"}
             )
             return
-        if not env.respond(request_id, self.request.body):
+        if not env.respond(request_id, b"".join(self.parts)):
             self.write_json(
                 400, {"errorMessage": "unknown request id", "errorType": "InvalidRequestID"}
             )
@@ -199,7 +252,7 @@ def serve(
 ) -> tuple[tornado.httpserver.HTTPServer, int]:
     server = tornado.httpserver.HTTPServer(
         make_app(lookup, prestart),
-        max_body_size=MAX_RESPONSE_BYTES + 1024 * 1024,
+        max_body_size=READ_AT_MOST_BYTES,
         idle_connection_timeout=3600,
     )
     sockets = tornado.netutil.bind_sockets(port, host)

@@ -494,7 +494,8 @@ async def invoke(
     lifecycle.check_invocable(config)
     invocation_type = request.invocation_type or "RequestResponse"
     if invocation_type == "DryRun":
-        return api.InvocationResponse(status_code=204, executed_version=config.version)
+        # No X-Amz-Executed-Version on a dry run (recorded: test_invocation_type_dry_run).
+        return api.InvocationResponse(status_code=204)
     if invocation_type == "Event":
         # 202 only once the event is durably queued (dispatcher.py delivers it).
         queue_event(

@@ -4,14 +4,15 @@ InvokeWithResponseStream.
 InvokeAsync is an Event invocation under its old name: it answers 202 with
 Status 202 and is queued like Invoke's Event type.
 
-InvokeWithResponseStream runs the invocation like Invoke; the function's
-answer is sent as one PayloadChunk followed by InvokeComplete. (A handler
-that streams with the runtime API's streaming mode still arrives whole: the
-worker hands the control plane a finished payload.)
+InvokeWithResponseStream runs the invocation like Invoke; a runtime that
+answers in the Runtime API's streaming mode has its chunks forwarded as they
+arrive (worker -> InvokeChunk -> here -> one PayloadChunk each), a buffered
+answer is sent as one PayloadChunk; InvokeComplete ends the stream.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from lambdafleet.agent.v1 import agent_pb2 as apb
@@ -63,25 +64,56 @@ async def invoke_with_response_stream(
     config = invocation_target(api_, scope, found)
     lifecycle.check_invocable(config)
     if (request.invocation_type or "RequestResponse") == "DryRun":
-        yield api.InvokeWithResponseStreamResponse(status_code=204, executed_version=config.version)
+        yield api.InvokeWithResponseStreamResponse(status_code=204)
         return
-    result = await api_.scheduler.invoke(
-        scope,
-        config,
-        request.payload,
-        request.client_context,
-        caller.request_id,
-        qualifier=lease_qualifier(found),
-        invoked_arn=invoked_arn(scope, found, request.qualifier),
-        log_tail=wants_tail(request.log_type),
+    chunks: asyncio.Queue[bytes] = asyncio.Queue()
+    running = asyncio.ensure_future(
+        api_.scheduler.invoke(
+            scope,
+            config,
+            request.payload,
+            request.client_context,
+            caller.request_id,
+            qualifier=lease_qualifier(found),
+            invoked_arn=invoked_arn(scope, found, request.qualifier),
+            log_tail=wants_tail(request.log_type),
+            on_chunk=chunks.put_nowait,
+        )
     )
-    head = api.InvokeWithResponseStreamResponse(
-        status_code=200,
-        executed_version=config.version,
-        response_stream_content_type=STREAM_CONTENT_TYPE,
-    )
-    head.event_stream.payload_chunk.payload = result.payload
-    yield head
+    head_sent = False
+
+    def reply(payload: bytes) -> api.InvokeWithResponseStreamResponse:
+        nonlocal head_sent
+        out = api.InvokeWithResponseStreamResponse()
+        if not head_sent:
+            # The status and headers go with the first chunk.
+            head_sent = True
+            out.status_code = 200
+            out.executed_version = config.version
+            out.response_stream_content_type = STREAM_CONTENT_TYPE
+        out.event_stream.payload_chunk.payload = payload
+        return out
+
+    try:
+        while not running.done() or not chunks.empty():
+            if chunks.empty():
+                waiting = asyncio.ensure_future(chunks.get())
+                await asyncio.wait({running, waiting}, return_when=asyncio.FIRST_COMPLETED)
+                if not waiting.done():
+                    waiting.cancel()
+                    continue
+                chunk = waiting.result()
+            else:
+                chunk = chunks.get_nowait()
+            yield reply(chunk)
+        # Raises the invocation's error (a throttle, a lost worker) as the
+        # call's, before any chunk when there was none.
+        result = running.result()
+    finally:
+        if not running.done():
+            running.cancel()
+    if result.payload or not head_sent:
+        yield reply(result.payload)
     tail = api.InvokeWithResponseStreamResponse()
     complete = tail.event_stream.invoke_complete
     complete.SetInParent()
