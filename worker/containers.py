@@ -28,6 +28,8 @@ LABEL_PRESTART = "lambdafleet.prestart"
 
 # The user AWS runs functions as (sbx_user1051).
 SANDBOX_USER = "993:990"
+# Processes and threads one container may run.
+PIDS_LIMIT = 1024
 
 # on_output(container_id, stream, chunk, unix time received): what a
 # container wrote to "stdout" or "stderr".
@@ -106,6 +108,8 @@ class Containers:
                 labels={LABEL_WORKER: self.worker_id, **labels},
                 extra_hosts=extra_hosts,
                 mem_limit=f"{memory_mb}m",
+                # A fork bomb in a function stops at this, not at the host's limit.
+                pids_limit=PIDS_LIMIT,
                 user=SANDBOX_USER,
                 network=self.network,
                 detach=True,
