@@ -15,7 +15,6 @@ every run to a recorder in this process).
 from __future__ import annotations
 
 import json
-import shutil
 import signal
 import subprocess
 import threading
@@ -31,8 +30,9 @@ from typing import Any
 
 import pytest
 from cluster import ROLE, Process, containers, fleet_status, lambda_client, wait_healthy, zip_bytes
-from lambdafleet.certs import write_bundle
 from netns import Net, sh
+
+from lambdafleet.certs import write_bundle
 
 TTL_S = 3.0
 BOUND_S = TTL_S + 1.0
@@ -55,8 +55,6 @@ def handler(event, context):
         urllib.request.urlopen(req, timeout=10).read()
     return {"id": event.get("id")}
 """
-
-pytestmark = pytest.mark.skipif(shutil.which("ip") is None, reason="needs iproute2")
 
 
 class Recorder:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cluster import ROLE, Process, free_port, lambda_client, wait_healthy, zip_bytes
+
 from lambdafleet.certs import write_bundle
 
 # Lists what the sandbox can see: its variables, the Docker socket, the

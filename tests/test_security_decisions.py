@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
+
 from lambdafleet.certs import server_hosts, write_bundle
 from lambdafleet.security import (
     Credentials,
