@@ -12,6 +12,7 @@ import structlog
 
 from lambdafleet.agent.v1 import agent_pb2_grpc
 from lambdafleet.functions.v1 import functions_pb2_grpc
+from lambdafleet.security import Transport
 
 from .agent_service import AgentService
 from .api import Api, Settings, service_handler
@@ -45,10 +46,13 @@ class ControlPlane:
         listen: str,
         heartbeat_ttl_ms: int = 10_000,
         settings: Settings | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.data_dir = data_dir
         self.settings = settings or Settings()
         self.listen = listen
+        # None: plaintext, for in-process use on loopback.
+        self.transport = transport or Transport.plaintext()
         self.heartbeat_ttl_ms = heartbeat_ttl_ms
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -72,7 +76,9 @@ class ControlPlane:
         self.events = EventDispatcher(
             self.store, self.scheduler, scale=self.settings.async_delay_scale
         )
-        server = grpc.aio.server(options=GRPC_OPTIONS)
+        server = grpc.aio.server(
+            options=GRPC_OPTIONS, interceptors=self.transport.server_interceptors()
+        )
         api_ = Api(self.store, self.code, self.scheduler, self.settings, self.events)
         server.add_generic_rpc_handlers((service_handler(api_),))
         functions_pb2_grpc.add_ClusterServiceServicer_to_server(
@@ -83,7 +89,11 @@ class ControlPlane:
             AgentService(self.registry, self.logs), server
         )
         try:
-            self.port = server.add_insecure_port(self.listen)
+            credentials = self.transport.server_credentials()
+            if credentials is None:
+                self.port = server.add_insecure_port(self.listen)
+            else:
+                self.port = server.add_secure_port(self.listen, credentials)
             await server.start()
         except BaseException:
             await server.stop(None)
@@ -100,7 +110,7 @@ class ControlPlane:
             listen=self.listen,
             port=self.port,
             data_dir=str(self.data_dir),
-            transport="plaintext",
+            transport=self.transport.plan.mode,
         )
 
     async def _reap_loop(self) -> None:

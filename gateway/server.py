@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import grpc
 import structlog
 import tornado.httpserver
 import tornado.netutil
+
+from lambdafleet.security import Transport
 
 from .app import MAX_BODY_BYTES, Settings, make_app
 
@@ -23,14 +24,22 @@ CHANNEL_OPTIONS = [
 
 
 class Gateway:
-    def __init__(self, control_plane: str, host: str, port: int, account_id: str) -> None:
+    def __init__(
+        self,
+        control_plane: str,
+        host: str,
+        port: int,
+        account_id: str,
+        transport: Transport | None = None,
+    ) -> None:
         self.control_plane = control_plane
         self.host = host
         self.port = port
         self.account_id = account_id
+        self.transport = transport or Transport.plaintext()
 
     async def start(self) -> None:
-        self.channel = grpc.aio.insecure_channel(self.control_plane, options=CHANNEL_OPTIONS)
+        self.channel = self.transport.channel(self.control_plane, CHANNEL_OPTIONS)
         settings = Settings(self.channel, self.account_id)
         self.http = tornado.httpserver.HTTPServer(
             make_app(settings), max_body_size=MAX_BODY_BYTES, idle_connection_timeout=600
@@ -39,7 +48,11 @@ class Gateway:
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         log.info(
-            "gateway.started", host=self.host, port=self.port, control_plane=self.control_plane
+            "gateway.started",
+            host=self.host,
+            port=self.port,
+            control_plane=self.control_plane,
+            transport=self.transport.plan.mode,
         )
 
     async def stop(self) -> None:

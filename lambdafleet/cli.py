@@ -67,6 +67,58 @@ def _add(parser: argparse.ArgumentParser, flag: str, default: Any, **kw: Any) ->
     parser.add_argument(flag, default=_env(flag, default), **kw)
 
 
+def _add_security(parser: argparse.ArgumentParser, role: str) -> None:
+    """The transport flags every part takes (see lambdafleet/security.py)."""
+    cert_help = (
+        "this part's certificate (PEM)"
+        if role == "server"
+        else "client certificate (PEM) for mutual TLS"
+    )
+    _add(parser, "--tls-cert", None, help=cert_help)
+    _add(parser, "--tls-key", None, help="private key (PEM) of --tls-cert")
+    ca_help = (
+        "CA (PEM) that signs accepted client certificates"
+        if role == "server"
+        else "CA (PEM) that signed the control plane's certificate"
+    )
+    _add(parser, "--tls-ca", None, help=ca_help)
+    _add(parser, "--token", None, help="shared token, sent or checked on every call (needs TLS)")
+    _add(parser, "--token-file", None, help="file holding the shared token")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=str(_env("--insecure", "")).lower() in ("1", "true", "yes"),
+        help="accept plaintext gRPC on a non-loopback address (logged as a warning)",
+    )
+
+
+def _transport(args: argparse.Namespace, role: str, address: str, part: str) -> Any:
+    """The part's transport, or exit 2 saying what is missing."""
+    from .security import Credentials, SecurityConfigError, Transport, read_token
+
+    def path(value: str | None) -> Path | None:
+        return Path(value).expanduser() if value else None
+
+    try:
+        creds = Credentials(
+            cert=path(args.tls_cert),
+            key=path(args.tls_key),
+            ca=path(args.tls_ca),
+            token=read_token(args.token, args.token_file),
+            insecure=bool(args.insecure),
+        )
+        transport = Transport.build(creds, "server" if role == "server" else "client", address)
+        for file in (creds.cert, creds.key, creds.ca):
+            if file is not None and not file.is_file():
+                raise SecurityConfigError(f"{file}: no such file")
+    except (SecurityConfigError, OSError) as exc:
+        log.error("transport.refused", part=part, error=str(exc))
+        print(f"lambdafleet {part}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    transport.log_start(part)
+    return transport
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lambdafleet",
@@ -92,12 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add(cp, "--data-dir", str(DEFAULT_DATA_DIR), help="where state survives restarts")
     _add(cp, "--heartbeat-ttl-ms", 10_000, type=int, help="worker heartbeat TTL")
     _add(cp, "--s3-endpoint", "", help="S3 endpoint for Code.S3Bucket/S3Key (e.g. MinIO)")
+    _add_security(cp, "server")
 
     gw = sub.add_parser("gateway", help="run the AWS Lambda API gateway")
     _add(gw, "--control-plane", "127.0.0.1:4567", help="HOST:PORT of the control plane")
     _add(gw, "--host", "127.0.0.1", help="address to listen on")
     _add(gw, "--port", 4566, type=int, help="port to listen on")
     _add(gw, "--account-id", "000000000000", help="default AWS account")
+    _add_security(gw, "client")
 
     wk = sub.add_parser("worker", help="run a worker on a Docker daemon")
     _add(wk, "--control-plane", "127.0.0.1:4567", help="HOST:PORT of the control plane")
@@ -114,6 +168,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add(wk, "--capacity", 64, type=int, help="environments at once")
     _add(wk, "--cache-dir", None, help="where fetched code is cached")
     _add(wk, "--backend", "docker", choices=BACKENDS, help=BACKEND_HELP)
+    _add_security(wk, "client")
+
+    ct = sub.add_parser("certs", help="make a CA, control plane and client certificates")
+    ct.add_argument("--out", required=True, help="directory to write the files to")
+    ct.add_argument(
+        "--hosts",
+        default="",
+        help="comma-separated names and addresses of the control plane "
+        "(localhost and 127.0.0.1 are always added)",
+    )
+    ct.add_argument(
+        "--clients", default="worker,gateway", help="comma-separated client certificate names"
+    )
 
     lg = sub.add_parser("logs", help="a function's logs, from wherever it ran")
     lg.add_argument("function", help="function name")
@@ -164,6 +231,13 @@ async def _up(args: argparse.Namespace) -> None:
     from .worker.agent import Worker
 
     data_dir = Path(args.data_dir).expanduser()
+    # All parts in one process, the gRPC port on 127.0.0.1 only: plaintext,
+    # said once at start (see README, "Security between parts").
+    log.warning(
+        "transport.plaintext",
+        part="up",
+        reason="gateway, control plane and workers in one process over 127.0.0.1",
+    )
     control_plane = ControlPlane(data_dir, "127.0.0.1:0", settings=_api_settings(args))
     workers: list[Worker] = []
     gateway: Gateway | None = None
@@ -217,6 +291,7 @@ async def _control_plane(args: argparse.Namespace) -> None:
         args.listen,
         int(args.heartbeat_ttl_ms),
         settings=_api_settings(args),
+        transport=_transport(args, "server", args.listen, "control-plane"),
     )
     await _serve(cp.start, cp.stop)
 
@@ -224,7 +299,8 @@ async def _control_plane(args: argparse.Namespace) -> None:
 async def _gateway(args: argparse.Namespace) -> None:
     from .gateway.server import Gateway
 
-    gw = Gateway(args.control_plane, args.host, int(args.port), args.account_id)
+    transport = _transport(args, "client", args.control_plane, "gateway")
+    gw = Gateway(args.control_plane, args.host, int(args.port), args.account_id, transport)
     await _serve(gw.start, gw.stop)
 
 
@@ -240,6 +316,7 @@ async def _worker(args: argparse.Namespace) -> None:
         capacity=int(args.capacity),
         cache_dir=Path(args.cache_dir) if args.cache_dir else None,
         backend=_backend(args),
+        transport=_transport(args, "client", args.control_plane, "worker"),
     )
 
     async def stop() -> None:
@@ -294,6 +371,14 @@ def main(argv: list[str] | None = None) -> int:
         from . import loadgen
 
         return loadgen.main(args)
+    if args.command == "certs":
+        from .certs import write_bundle
+
+        hosts = [h for h in args.hosts.split(",") if h.strip()]
+        clients = tuple(c.strip() for c in args.clients.split(",") if c.strip())
+        for file in write_bundle(Path(args.out), hosts, clients).values():
+            print(file)
+        return 0
     if args.command == "status":
         return _status(args)
     if args.command == "logs":

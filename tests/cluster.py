@@ -53,8 +53,16 @@ def free_port() -> int:
 class Process:
     """One `lambdafleet ...` command running in the background."""
 
-    def __init__(self, args: Sequence[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        args: Sequence[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        wrapper: Sequence[str] = (),
+    ):
         self.args = list(args)
+        # What runs the command elsewhere, e.g. `ip netns exec NS`.
+        self.wrapper = list(wrapper)
         self.log_path = log_path
         self.env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
@@ -62,7 +70,7 @@ class Process:
     def start(self) -> Process:
         self._log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lambdafleet.cli", *self.args],
+            [*self.wrapper, sys.executable, "-m", "lambdafleet.cli", *self.args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=self.env,

@@ -23,6 +23,7 @@ from lambdafleet import __version__
 from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.agent.v1 import agent_pb2_grpc
 from lambdafleet.functions.v1 import functions_pb2_grpc
+from lambdafleet.security import Transport, session_error
 
 from . import runtime_api
 from .backends import FakeBackend, FakeImages, Images, Sandboxes
@@ -70,8 +71,11 @@ class Worker:
         capacity: int = 64,
         cache_dir: Path | None = None,
         backend: FakeBackend | None = None,
+        transport: Transport | None = None,
     ) -> None:
         self.control_plane = control_plane
+        # None: plaintext, for in-process use on loopback.
+        self.transport = transport or Transport.plaintext()
         self.worker_id = worker_id
         self.docker_host = docker_host
         self.advertise_address = advertise_address
@@ -104,7 +108,7 @@ class Worker:
             host_ip = "127.0.0.1"
         else:
             host_ip = await self._start_docker()
-        self.channel = grpc.aio.insecure_channel(self.control_plane, options=CHANNEL_OPTIONS)
+        self.channel = self.transport.channel(self.control_plane, CHANNEL_OPTIONS)
         self.pool = Pool(
             containers=self.containers,
             images=self.images,
@@ -207,22 +211,48 @@ class Worker:
 
     async def _session_loop(self) -> None:
         backoff = 0.2
+        last_error = ""
         while not self._stopping:
+            cap = 2.0
             try:
                 await self._session()
                 backoff = 0.2
+                last_error = ""
             except (grpc.aio.AioRpcError, ConnectionError) as exc:
-                code = exc.code() if isinstance(exc, grpc.aio.AioRpcError) else None
-                log.warning("worker.session_lost", error=str(code or exc))
+                if isinstance(exc, grpc.aio.AioRpcError):
+                    code, details = exc.code(), exc.details() or ""
+                else:
+                    code, details = None, str(exc)
+                refused = session_error(
+                    code.name if code is not None else None,
+                    details,
+                    tls=self.transport.plan.tls,
+                    registered=self.registered.is_set(),
+                )
+                if refused is not None:
+                    # Credentials do not fix themselves: retry, but slowly.
+                    cap = 10.0
+                    event, hint = refused
+                    log.error(
+                        event, error=str(code), details=details, hint=hint, retry_in_s=backoff
+                    )
+                elif str(code or exc) != last_error:
+                    log.warning("worker.session_lost", error=str(code or exc), details=details)
+                else:
+                    # The same loss again (control plane still down): once is news.
+                    log.debug("worker.session_lost", error=str(code or exc))
+                last_error = str(code or exc)
             self.registered.clear()
             if self._stopping:
                 return
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 2.0)
+            backoff = min(backoff * 2, cap)
 
     async def _session(self) -> None:
         stub = agent_pb2_grpc.AgentServiceStub(self.channel)
-        call = stub.Connect(wait_for_ready=True)
+        # Not wait_for_ready: a refused TLS handshake must fail the call (and
+        # be logged) instead of waiting for a channel that never gets ready.
+        call = stub.Connect(wait_for_ready=False)
         outbox: asyncio.Queue[apb.ConnectRequest] = asyncio.Queue()
         await call.write(
             apb.ConnectRequest(

@@ -30,6 +30,8 @@ LABEL_PRESTART = "lambdafleet.prestart"
 
 # The user AWS runs functions as (sbx_user1051).
 SANDBOX_USER = "993:990"
+# Processes and threads one container may run.
+PIDS_LIMIT = 1024
 
 # on_output(container_id, stream, chunk, unix time received): what a
 # container wrote to "stdout" or "stderr".
@@ -115,6 +117,9 @@ class Containers:
         kwargs = {"mem_limit": f"{memory_mb}m", **flags.create_kwargs()}
         if working_dir:
             kwargs["working_dir"] = working_dir
+        # A fork bomb in a function stops at this, not at the host's limit
+        # (LAMBDA_DOCKER_FLAGS' --pids-limit may set another).
+        kwargs.setdefault("pids_limit", PIDS_LIMIT)
         # LAMBDA_DOCKER_FLAGS' -v, and hot reloading's folder (host folder ->
         # container path, read-only; it must exist on the daemon's host).
         volumes = [
