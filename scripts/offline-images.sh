@@ -102,10 +102,14 @@ rm -f "$fresh"/deps/lambdafleet-*.whl
 # for it (worker/images.py), so that the worker finds it in this folder.
 requirements=$("$PYTHON" - <<'EOF'
 import importlib.util
+import sys
 
+# The recipes module is pure (standard library only): load it by path, no
+# install needed. dataclasses look their module up in sys.modules.
 spec = importlib.util.spec_from_file_location("recipes", "worker/image_recipes.py")
 assert spec is not None and spec.loader is not None
 recipes = importlib.util.module_from_spec(spec)
+sys.modules["recipes"] = recipes
 spec.loader.exec_module(recipes)
 print(" ".join(recipes.RIC_REQUIREMENTS))
 EOF
