@@ -18,14 +18,27 @@ FROM base AS wheels
 COPY wheelhouse/ /wheels/
 RUN mkdir -p /wheels/deps /wheels/dist /wheels/runtime
 
-# A virtual environment: Debian's python3 refuses `pip install` into the
-# system (PEP 668), and the same path works from either base.
-FROM base AS venv
+# A virtual environment with lambdafleet's dependencies: Debian's python3
+# refuses `pip install` into the system (PEP 668), and the same path works
+# from either base. Built aside and copied, so the wheels stay out of the images.
+FROM base AS deps-venv
 COPY --from=wheels /wheels/deps/ /wheels/deps/
+COPY pyproject.toml /src/
 RUN python3 -m venv /opt/lambdafleet \
     && if ls /wheels/deps/*.whl >/dev/null 2>&1; then \
          /opt/lambdafleet/bin/pip install --no-cache-dir --no-index --disable-pip-version-check /wheels/deps/*.whl; \
+       else \
+         /opt/lambdafleet/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("/src/pyproject.toml", "rb"))["project"]["dependencies"]))' >/src/requirements.txt \
+         && /opt/lambdafleet/bin/pip install --no-cache-dir --disable-pip-version-check -r /src/requirements.txt; \
        fi
+
+FROM base AS deps
+COPY --from=deps-venv /opt/lambdafleet /opt/lambdafleet
+ENV PATH=/opt/lambdafleet/bin:$PATH PYTHONUNBUFFERED=1
+
+# lambdafleet itself goes last in each image: a change of the code rebuilds
+# only that layer. From the wheelhouse's wheel, or (online) from the source.
+FROM deps AS source
 COPY --from=wheels /wheels/dist/ /wheels/dist/
 COPY pyproject.toml setup.py MANIFEST.in README.md /src/
 COPY proto/ /src/proto/
@@ -33,20 +46,20 @@ COPY lambdafleet/ /src/lambdafleet/
 COPY gateway/ /src/gateway/
 COPY control_plane/ /src/control_plane/
 COPY worker/ /src/worker/
-RUN if ls /wheels/dist/lambdafleet-*.whl >/dev/null 2>&1; then \
-      /opt/lambdafleet/bin/pip install --no-cache-dir --no-index --disable-pip-version-check \
-        --find-links /wheels/deps /wheels/dist/lambdafleet-*.whl; \
+RUN mkdir -p /dist \
+    && if ls /wheels/dist/lambdafleet-*.whl >/dev/null 2>&1; then \
+      cp /wheels/dist/lambdafleet-*.whl /dist/; \
     else \
-      /opt/lambdafleet/bin/pip install --no-cache-dir --disable-pip-version-check /src; \
-    fi \
-    && rm -rf /src
+      pip wheel --no-cache-dir --disable-pip-version-check --no-deps -w /dist /src; \
+    fi
 
-FROM base AS lambdafleet
-COPY --from=venv /opt/lambdafleet /opt/lambdafleet
-ENV PATH=/opt/lambdafleet/bin:$PATH PYTHONUNBUFFERED=1
+FROM deps AS lambdafleet
+COPY --from=source /dist/ /dist/
+RUN pip install --no-cache-dir --no-index --disable-pip-version-check --no-deps /dist/lambdafleet-*.whl \
+    && pip check && rm -rf /dist
 ENTRYPOINT ["lambdafleet"]
 
-FROM base AS worker
+FROM deps AS worker
 # dockerd (with containerd, runc, iptables) for the worker's own daemon, and
 # debootstrap (with a keyring that knows trixie) for the root filesystems of
 # the runtime images the worker builds on that daemon. apt reaches the Debian
@@ -58,10 +71,11 @@ RUN apt-get update \
 # The runtime interface client's wheels, which the worker's own `pip download`
 # finds here instead of on the index (see docker/worker-entrypoint.sh).
 COPY --from=wheels /wheels/runtime/ /wheels/runtime/
-COPY --from=venv /opt/lambdafleet /opt/lambdafleet
 COPY docker/worker-entrypoint.sh /usr/local/bin/lambdafleet-worker-entrypoint
-ENV PATH=/opt/lambdafleet/bin:$PATH PYTHONUNBUFFERED=1
 # The inner daemon's images and containers: overlay2 cannot stack on the
 # container's own overlay filesystem, so this must be a volume.
 VOLUME /var/lib/docker
+COPY --from=source /dist/ /dist/
+RUN pip install --no-cache-dir --no-index --disable-pip-version-check --no-deps /dist/lambdafleet-*.whl \
+    && pip check && rm -rf /dist
 ENTRYPOINT ["lambdafleet-worker-entrypoint"]

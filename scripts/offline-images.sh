@@ -12,9 +12,8 @@
 #   3. `docker-compose build` from the project's Dockerfile with that base.
 #
 # Idempotent: an existing base image is kept (LAMBDAFLEET_REBUILD_BASE=1 makes
-# it again), the wheelhouse is refreshed (pip's cache makes that quick; files
-# that did not change keep Docker's layer cache valid), and the build reuses
-# the daemon's cache. Run as root (debootstrap). Extra arguments go to
+# it again), each wheelhouse folder is made again only when its sources
+# changed, and the build reuses the daemon's layer cache. Run as root (debootstrap). Extra arguments go to
 # `docker-compose build`, e.g. a service name.
 #
 # Environment: BASE_IMAGE (default lambdafleet/base:bookworm), PYTHON (the
@@ -76,13 +75,37 @@ fi
 
 # --------------------------------------------------------------------------
 # 2. The wheelhouse
+# Each folder is made again only when what it comes from changed (a key file
+# in it says from what), and then whole, so no stale wheel stays behind.
+# LAMBDAFLEET_REFRESH_WHEELS=1 downloads the dependencies again anyway.
 step=$(date +%s)
-mkdir -p "$WHEELHOUSE"/deps "$WHEELHOUSE"/dist "$WHEELHOUSE"/runtime
+mkdir -p "$WHEELHOUSE"
 fresh=$(mktemp -d "$WHEELHOUSE/.fresh-XXXXXX")
 trap 'rm -rf "$fresh"' EXIT
 
-say "building the lambdafleet wheel"
-"$PYTHON" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$fresh/dist" . >&2
+key_of() { sha256sum | cut -c1-16; }
+current() { [ -f "$WHEELHOUSE/$1/.key" ] && [ "$(cat "$WHEELHOUSE/$1/.key")" = "$2" ]; }
+install_folder() { # $1 folder, $2 key: replace the folder with the fresh one
+    echo "$2" >"$fresh/$1/.key"
+    rm -rf "${WHEELHOUSE:?}/$1"
+    mv "$fresh/$1" "$WHEELHOUSE/$1"
+}
+
+# The sources as git sees them (tracked, and new files not ignored): the
+# generated stubs are ignored, so building does not change the key.
+sources_key=$(git ls-files -z --cached --others --exclude-standard -- \
+    pyproject.toml setup.py MANIFEST.in README.md proto lambdafleet gateway control_plane worker |
+    sort -z | xargs -0 sha256sum | key_of)
+if current dist "$sources_key"; then
+    say "lambdafleet wheel is current ($(ls "$WHEELHOUSE"/dist))"
+else
+    say "building the lambdafleet wheel"
+    # A fixed timestamp in the zip: the same sources give the same wheel, so
+    # Docker's cache of the layers installing it stays valid.
+    SOURCE_DATE_EPOCH=315532800 "$PYTHON" -m pip wheel --quiet --disable-pip-version-check \
+        --no-deps -w "$fresh/dist" . >&2
+    install_folder dist "$sources_key"
+fi
 
 # Wheels for the base's CPython whatever this host runs. Several platform tags
 # because pip does not expand a manylinux_2_X tag to the older ones.
@@ -92,11 +115,17 @@ for glibc in 36 35 34 33 32 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17; do
 done
 platforms+=(--platform manylinux2014_x86_64 --platform linux_x86_64)
 abi="cp${PY_VERSION//./}"
-say "downloading lambdafleet's dependencies for CPython $PY_VERSION"
-"$PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
-    "${platforms[@]}" --python-version "$PY_VERSION" --implementation cp --abi "$abi" \
-    -d "$fresh/deps" "$fresh"/dist/lambdafleet-*.whl >&2
-rm -f "$fresh"/deps/lambdafleet-*.whl
+deps_key=$({ cat pyproject.toml; echo "$PY_VERSION ${platforms[*]}"; } | key_of)
+if [ -z "${LAMBDAFLEET_REFRESH_WHEELS:-}" ] && current deps "$deps_key"; then
+    say "dependency wheels are current ($(ls "$WHEELHOUSE"/deps | wc -l) wheels)"
+else
+    say "downloading lambdafleet's dependencies for CPython $PY_VERSION"
+    "$PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+        "${platforms[@]}" --python-version "$PY_VERSION" --implementation cp --abi "$abi" \
+        -d "$fresh/deps" "$WHEELHOUSE"/dist/lambdafleet-*.whl >&2
+    rm -f "$fresh"/deps/lambdafleet-*.whl
+    install_folder deps "$deps_key"
+fi
 
 # The runtime interface client, exactly as a worker's own `pip download` asks
 # for it (worker/images.py), so that the worker finds it in this folder.
@@ -114,24 +143,24 @@ spec.loader.exec_module(recipes)
 print(" ".join(recipes.RIC_REQUIREMENTS))
 EOF
 )
-for version in 3.11 3.13; do
-    say "downloading the runtime wheels for python$version: $requirements"
-    # shellcheck disable=SC2086  # one word per requirement
-    "$PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
-        --platform manylinux2014_x86_64 --python-version "$version" --implementation cp \
-        --abi "cp${version//./}" -d "$fresh/runtime" $requirements >&2
-done
-
-# Replace each folder whole, so that no stale wheel stays behind; unchanged
-# files keep the Docker build cache valid (it ignores modification times).
-for part in deps dist runtime; do
-    rm -rf "${WHEELHOUSE:?}/$part"
-    mv "$fresh/$part" "$WHEELHOUSE/$part"
-done
+runtime_versions="3.11 3.13"
+runtime_key=$(echo "$requirements $runtime_versions" | key_of)
+if [ -z "${LAMBDAFLEET_REFRESH_WHEELS:-}" ] && current runtime "$runtime_key"; then
+    say "runtime wheels are current ($requirements)"
+else
+    mkdir -p "$fresh/runtime"
+    for version in $runtime_versions; do
+        say "downloading the runtime wheels for python$version: $requirements"
+        # shellcheck disable=SC2086  # one word per requirement
+        "$PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+            --platform manylinux2014_x86_64 --python-version "$version" --implementation cp \
+            --abi "cp${version//./}" -d "$fresh/runtime" $requirements >&2
+    done
+    install_folder runtime "$runtime_key"
+fi
 rm -rf "$fresh"
 trap - EXIT
-say "wheelhouse ready in $(elapsed "$step"): $(ls "$WHEELHOUSE"/deps | wc -l) dependency wheels," \
-    "$(ls "$WHEELHOUSE"/dist), $(ls "$WHEELHOUSE"/runtime | wc -l) runtime wheels"
+say "wheelhouse ready in $(elapsed "$step")"
 
 # --------------------------------------------------------------------------
 # 3. The images
