@@ -69,9 +69,9 @@ RUN apt-get update \
          docker.io debootstrap debian-archive-keyring ca-certificates iproute2 procps \
     && rm -rf /var/lib/apt/lists/*
 # The runtime interface client's wheels, which the worker's own `pip download`
-# finds here instead of on the index (see docker/worker-entrypoint.sh).
+# finds here instead of on the index (see scripts/worker-entrypoint.sh).
 COPY --from=wheels /wheels/runtime/ /wheels/runtime/
-COPY docker/worker-entrypoint.sh /usr/local/bin/lambdafleet-worker-entrypoint
+COPY scripts/worker-entrypoint.sh /usr/local/bin/lambdafleet-worker-entrypoint
 # The inner daemon's images and containers: overlay2 cannot stack on the
 # container's own overlay filesystem, so this must be a volume.
 VOLUME /var/lib/docker

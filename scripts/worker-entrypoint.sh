@@ -15,9 +15,9 @@ set -euo pipefail
 
 say() { echo "worker-entrypoint: $*" >&2; }
 
-# Each worker container has a daemon of its own; its containers' cgroups go
-# under the host's /sys/fs/cgroup (mounted in), where the worker reads their
-# peak memory, next to those of the daemon that runs this container.
+# The daemon's containers get their cgroups in the host's /sys/fs/cgroup
+# (mounted in), where the worker also reads their peak memory. DOCKERD_ARGS
+# adds flags, e.g. --bip for another bridge subnet.
 DOCKERD_LOG=/var/log/dockerd.log
 say "starting dockerd (log: $DOCKERD_LOG)"
 dockerd --host=unix:///var/run/docker.sock ${DOCKERD_ARGS:-} >"$DOCKERD_LOG" 2>&1 &
