@@ -186,13 +186,18 @@ def test_invoke_no_timeout(functions: Functions) -> None:
 def test_timed_out_environment_runs_init_again(functions: Functions) -> None:
     test = "TestLambdaBehavior::test_lambda_invoke_timed_out_environment_reuse"
     name = python(functions, "handlers.state", Timeout=1)
+    response, _ = functions.invoke(name, {"action": "write-file", "content": "some-content"})
+    assert shape(response) == shape(recorded(test, "invoke-result-file-write"))
     response, payload = functions.invoke(name, {"action": "set-number", "number": 42})
     assert shape(response) == shape(recorded(test, "invoke-result-set-number"))
     response, payload = functions.invoke(name, {"action": "read-number"})
     assert payload == recorded(test, "invoke-result-read-number")["Payload"]
     response, payload = functions.invoke(name, {"action": "sleep", "seconds": 3})
     assert shape(response) == shape(recorded(test, "invoke-result-timed-out"))
-    # Init ran again: the module's state is gone (recorded).
+    # The same environment, its runtime started again: /tmp is kept, and
+    # init ran again, so the module's state is gone (both recorded).
+    response, payload = functions.invoke(name, {"action": "read-file"})
+    assert payload == recorded(test, "invoke-result-file-read-after-timeout")["Payload"]
     response, payload = functions.invoke(name, {"action": "read-number"})
     assert payload == recorded(test, "invoke-result-read-number-after-timeout")["Payload"]
 

@@ -41,6 +41,9 @@ RUN_MS_VARIABLE = "LAMBDAFLEET_FAKE_RUN_MS"
 
 class Sandboxes(Protocol):
     worker_id: str
+    # Whether signal(SIGHUP) restarts a sandbox's runtime in place (our
+    # launcher, worker/launcher.py, is its main process).
+    restarts_runtimes: bool
 
     async def create_and_start(
         self,
@@ -169,6 +172,9 @@ class FakeImages:
 
 class FakeSandboxes:
     """The fake counterpart of containers.Containers for one worker."""
+
+    # Their runtime is a task: a timed-out environment is replaced.
+    restarts_runtimes = False
 
     _ids = itertools.count(1)
 

@@ -50,6 +50,9 @@ STATS_INTERVAL_S = 2.0
 
 
 class Containers:
+    # Every container's main process is our launcher (worker/launcher.py).
+    restarts_runtimes = True
+
     def __init__(
         self,
         client: docker.DockerClient,

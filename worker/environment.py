@@ -152,6 +152,16 @@ class Environment:
             }
             self._apply(self.extensions.invoke(invocation.request_id, event))
 
+    def abandon(self, invocation: Invocation) -> None:
+        """Give up on `invocation` (timed out): its runtime is to be
+        restarted, and any answer it still sends is refused."""
+        if self.current is invocation:
+            self.current = None
+            if not invocation.finished.done():
+                invocation.finished.set_result(None)
+            if self.status is Status.INVOKING:
+                self.status = Status.READY
+
     def restart_runtime(self) -> bool:
         """Mark an idle environment as restarting its runtime (the pool then
         signals the container); False when it is not idle."""

@@ -11,11 +11,14 @@ Before starting any extension it tells the worker how many it starts
 image has): init then waits for all of them to register, as Lambda's
 Extension init phase does, even if the runtime is faster.
 
-With LAMBDAFLEET_HOT_RELOAD set (a mounted /var/task) the shell stays as
-PID 1 and supervises the runtime: SIGHUP (the worker's `docker kill -s HUP`,
-which works on remote daemons and needs no exec or process id) kills the
-runtime and starts it again in the same container, so /tmp and the
-extensions live on. A runtime that exits on its own still ends the container.
+The shell stays as PID 1 and supervises the runtime: SIGHUP (the worker's
+`docker kill -s HUP`, which works on remote daemons and needs no exec or
+process id) kills the runtime and starts it again in the same container, so
+/tmp and the extensions live on. The worker does that when a hot-reloading
+function's folder changes, and after a timeout, which AWS answers by running
+init again in the same environment (recorded:
+test_lambda_invoke_timed_out_environment_reuse keeps /tmp). A runtime that
+exits on its own still ends the container, with its exit status.
 """
 
 from __future__ import annotations
@@ -40,9 +43,6 @@ if [ "$count" -gt 0 ]; then
   for ext in /opt/extensions/*; do
     if [ -f "$ext" ] && [ -x "$ext" ]; then "$ext" & fi
   done
-fi
-if [ -z "${{LAMBDAFLEET_HOT_RELOAD:-}}" ]; then
-  exec /lambda-entrypoint.sh "$handler"
 fi
 reload=0
 child=0

@@ -140,7 +140,9 @@ class Pool:
         spec = assignment.function
         result = apb.InvokeResult(invocation_id=assignment.invocation_id)
         env = self._take_idle(environment_key(spec), assignment.provisioned)
-        if env is None and spec.hot_reload_path:
+        if env is None:
+            # One restarting its runtime (hot reload, or after a timeout)
+            # serves sooner than a new one, and keeps its /tmp.
             env = await self._take_reloaded(environment_key(spec), assignment.provisioned)
         if env is None:
             try:
@@ -200,7 +202,7 @@ class Pool:
                 f" {request_id} Task timed out after {spec.timeout:.2f} seconds"
             )
             await self._read_memory(env)
-            await self.discard(env, "timed out")
+            await self._reset_after_timeout(env, invocation)
         except EnvironmentStopped as exc:
             answer = exc.answer or Answer(exit_error(invocation.request_id, str(exc)), "Unhandled")
             status, error_type = "error", "Runtime.ExitError"
@@ -453,9 +455,6 @@ class Pool:
                 "AWS_SESSION_TOKEN": "test",
             }
         )
-        if spec.hot_reload_path:
-            # The launcher then supervises the runtime (worker/launch.py).
-            variables["LAMBDAFLEET_HOT_RELOAD"] = "1"
         runtime_env = execution_env(spec.runtime)
         if runtime_env is not None:
             variables["AWS_EXECUTION_ENV"] = runtime_env
@@ -550,6 +549,18 @@ class Pool:
             if env is not None:
                 return env
         return None
+
+    async def _reset_after_timeout(self, env: Environment, invocation: Invocation) -> None:
+        """After a timeout AWS runs init again in the same environment: the
+        runtime process restarts, /tmp stays (recorded:
+        test_lambda_invoke_timed_out_environment_reuse). Where the runtime
+        cannot be restarted in place (a user image with its own entrypoint,
+        or a backend without our launcher) the environment is replaced."""
+        if not self.containers.restarts_runtimes or env.spec.package_type == "Image":
+            await self.discard(env, "timed out")
+            return
+        env.abandon(invocation)
+        await self._restart_runtime(env)
 
     async def _restart_runtime(self, env: Environment) -> None:
         """Restart the runtime process, not the container (warm /tmp stays),
