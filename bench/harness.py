@@ -23,6 +23,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from lambdafleet.server_timing import parse as parse_server_timing
+
 ECHO = "def handler(event, context):\n    return event\n"
 ROLE = "arn:aws:iam::000000000000:role/bench"
 
@@ -120,15 +122,8 @@ def rss_mb(pids: Sequence[int]) -> float:
 
 
 def server_timing(headers: dict[str, str]) -> dict[str, float]:
-    """`gateway;dur=1.2, control-plane;dur=0.9, ...` -> {name: ms}."""
-    timings: dict[str, float] = {}
-    for part in headers.get("server-timing", "").split(","):
-        name, _, rest = part.strip().partition(";")
-        for attr in rest.split(";"):
-            key, _, value = attr.strip().partition("=")
-            if key == "dur" and name:
-                timings[name] = float(value)
-    return timings
+    """The parts' timings of one answer (boto3 lower-cases header names)."""
+    return parse_server_timing(headers.get("server-timing", ""))
 
 
 class Cluster:

@@ -16,6 +16,7 @@ from google.protobuf import message_factory
 from google.protobuf.descriptor import MethodDescriptor
 from google.protobuf.message import Message
 
+from lambdafleet import server_timing
 from lambdafleet.api.v1 import lambda_pb2
 
 from . import arns, messages, protocol, validation
@@ -170,10 +171,6 @@ AFTER: dict[str, Callable[[dict[str, Any]], None]] = {
     "DeleteEventSourceMapping": _event_source_mapping,
     "ListEventSourceMappings": _after_list_event_source_mappings,
 }
-# Trailing metadata carrying the control plane's Server-Timing entries
-# (control_plane/api/registry.py).
-TIMING_KEY = "lf-server-timing"
-
 # Members AWS writes back as sent, even as an empty list (recorded:
 # test_layer_exceptions publish_empty_result); left out when not sent.
 ECHO_EMPTY: dict[str, tuple[str, ...]] = {
@@ -240,7 +237,7 @@ async def call(
     )(request, metadata=caller.metadata())
     reply = await unary
     for key, value in await unary.trailing_metadata() or ():
-        if key == TIMING_KEY:
+        if key == server_timing.METADATA_KEY:
             caller.timing.append(value)
     output = messages.to_dict(reply, keep_empty=keep_empty)
     after = AFTER.get(operation)

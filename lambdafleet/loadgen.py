@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import server_timing
 from .loadstats import (
     Sample,
     Summary,
@@ -144,8 +145,7 @@ class Invoker:
 
 
 def _cold_start(headers: Any) -> bool:
-    timing = headers.get("Server-Timing", "")
-    if any(part.strip().startswith("init") for part in timing.split(",")):
+    if "init" in server_timing.parse(headers.get("Server-Timing", "")):
         return True
     tail = headers.get("X-Amz-Log-Result")
     if tail:

@@ -83,3 +83,17 @@ def test_a_function_error_is_named_by_its_error_type() -> None:
 def test_the_plot_buckets_per_second() -> None:
     samples = [Sample(0.1, 1.0), Sample(0.9, 3.0), Sample(2.5, 10.0)]
     assert per_second(samples) == [(0, 2, 2.0, pytest.approx(2.98)), (2, 1, 10.0, 10.0)]
+
+
+def test_server_timing_entries_read_back() -> None:
+    from lambdafleet.server_timing import format_entries, parse
+
+    entries = format_entries({"control-plane": 0.9, "worker": 1.2345})
+    assert entries == "control-plane;dur=0.900, worker;dur=1.234"
+    assert parse(f"gateway;dur=2.5, {entries}, init;dur=300") == {
+        "gateway": 2.5,
+        "control-plane": 0.9,
+        "worker": 1.234,
+        "init": 300.0,
+    }
+    assert parse("") == {}

@@ -19,6 +19,7 @@ import structlog
 from google.protobuf import message_factory
 from google.protobuf.message import Message
 
+from lambdafleet import server_timing
 from lambdafleet.api.v1 import lambda_pb2
 from lambdafleet.errors import LambdaError, abort, service_error
 
@@ -126,15 +127,6 @@ def operation(name: str) -> Callable[[Any], Any]:
     return register
 
 
-# Trailing metadata of an answer that carries per-part timings.
-TIMING_KEY = "lf-server-timing"
-
-
-def format_timing(timing: dict[str, float]) -> str:
-    """{"worker": 1.234} -> 'worker;dur=1.234' (Server-Timing's syntax)."""
-    return ", ".join(f"{part};dur={ms:.3f}" for part, ms in timing.items())
-
-
 def _bind(caller: Caller, name: str) -> None:
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=caller.request_id, operation=name)
@@ -152,7 +144,9 @@ def _unary(api: Api, name: str) -> Callable[[Message, Context], Awaitable[Messag
             response: Message = await handler(api, caller, request)  # type: ignore[misc]
             if caller.timing:
                 caller.timing["control-plane"] = (time.perf_counter() - started) * 1000
-                context.set_trailing_metadata(((TIMING_KEY, format_timing(caller.timing)),))
+                context.set_trailing_metadata(
+                    ((server_timing.METADATA_KEY, server_timing.format_entries(caller.timing)),)
+                )
             return response
         except LambdaError as exc:
             await abort(context, exc)
