@@ -8,6 +8,7 @@ from typing import Any, TypeAlias
 import grpc
 import structlog
 
+from lambdafleet import batching
 from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.agent.v1 import agent_pb2_grpc
 
@@ -43,7 +44,13 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
         reader = asyncio.create_task(self._read(context, session))
         reason = "stream closed"
         try:
-            while (message := await session.outbox.get()) is not None:
+            ended = False
+            while not ended and (message := await session.outbox.get()) is not None:
+                batch, ended = batching.take_batch(
+                    session.outbox, message, apb.ConnectResponse.ByteSize
+                )
+                if len(batch) > 1:
+                    message = apb.ConnectResponse(batch=apb.ConnectResponseBatch(messages=batch))
                 await context.write(message)
         except (asyncio.CancelledError, grpc.aio.AioRpcError, grpc.aio.UsageError) as exc:
             reason = f"stream broken: {type(exc).__name__}"
@@ -57,39 +64,44 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
                 message = await context.read()
                 if message is grpc.aio.EOF:
                     break
-                kind = message.WhichOneof("message")
-                if kind == "heartbeat":
-                    session.on_heartbeat(message.heartbeat)
-                    # Through the outbox: only the writer task may write.
-                    session.outbox.put_nowait(
-                        apb.ConnectResponse(
-                            heartbeat_ack=apb.HeartbeatAck(
-                                heartbeat_ttl_ms=session.heartbeat_ttl_ms()
-                            )
-                        )
-                    )
-                elif kind == "invoke_result":
-                    session.touch()
-                    session.on_invoke_result(message.invoke_result)
-                elif kind == "invoke_chunk":
-                    session.on_invoke_chunk(message.invoke_chunk)
-                elif kind == "prepare_result":
-                    session.on_prepare_result(message.prepare_result)
-                elif kind == "provision_report":
-                    session.on_provision_report(message.provision_report)
-                elif kind == "drain":
-                    self.registry.drain(session)
-                elif kind == "log_batch":
-                    self.logs.add(message.log_batch.lines)
-                    if message.log_batch.dropped:
-                        self.logs.dropped += message.log_batch.dropped
-                        log.warning(
-                            "logs.dropped_by_worker",
-                            worker_id=session.worker_id,
-                            dropped=message.log_batch.dropped,
-                        )
+                if message.WhichOneof("message") == "batch":
+                    for item in message.batch.messages:
+                        self._dispatch(item, session)
+                else:
+                    self._dispatch(message, session)
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError):
             pass
         finally:
             # Ending the writer ends the RPC, which removes the session.
             session.close()
+
+    def _dispatch(self, message: apb.ConnectRequest, session: WorkerSession) -> None:
+        kind = message.WhichOneof("message")
+        if kind == "heartbeat":
+            session.on_heartbeat(message.heartbeat)
+            # Through the outbox: only the writer task may write.
+            session.outbox.put_nowait(
+                apb.ConnectResponse(
+                    heartbeat_ack=apb.HeartbeatAck(heartbeat_ttl_ms=session.heartbeat_ttl_ms())
+                )
+            )
+        elif kind == "invoke_result":
+            session.touch()
+            session.on_invoke_result(message.invoke_result)
+        elif kind == "invoke_chunk":
+            session.on_invoke_chunk(message.invoke_chunk)
+        elif kind == "prepare_result":
+            session.on_prepare_result(message.prepare_result)
+        elif kind == "provision_report":
+            session.on_provision_report(message.provision_report)
+        elif kind == "drain":
+            self.registry.drain(session)
+        elif kind == "log_batch":
+            self.logs.add(message.log_batch.lines)
+            if message.log_batch.dropped:
+                self.logs.dropped += message.log_batch.dropped
+                log.warning(
+                    "logs.dropped_by_worker",
+                    worker_id=session.worker_id,
+                    dropped=message.log_batch.dropped,
+                )

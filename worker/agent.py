@@ -19,7 +19,7 @@ import docker
 import grpc
 import structlog
 
-from lambdafleet import __version__
+from lambdafleet import __version__, batching
 from lambdafleet.agent.v1 import agent_pb2 as apb
 from lambdafleet.agent.v1 import agent_pb2_grpc
 from lambdafleet.functions.v1 import functions_pb2_grpc
@@ -275,9 +275,16 @@ class Worker:
         async def write_loop() -> None:
             while True:
                 message = await outbox.get()
+                batch, _ = batching.take_batch(outbox, message, apb.ConnectRequest.ByteSize)
                 await self._frozen_if_hung()
-                await call.write(message)
-                outbox.task_done()  # drain() waits for results to be written
+                if len(batch) == 1:
+                    await call.write(message)
+                else:
+                    await call.write(
+                        apb.ConnectRequest(batch=apb.ConnectRequestBatch(messages=batch))
+                    )
+                for _ in batch:
+                    outbox.task_done()  # drain() waits for results to be written
 
         async def heartbeat_loop() -> None:
             while True:
@@ -287,7 +294,6 @@ class Worker:
         # The first heartbeat of a session lists everything at once.
         outbox.put_nowait(apb.ConnectRequest(heartbeat=self._heartbeat()))
         tasks = [asyncio.create_task(write_loop()), asyncio.create_task(heartbeat_loop())]
-        work = self._work
         self._outbox = outbox
         if self._draining:
             # Reconnected while draining: the new session must not get work.
@@ -298,29 +304,37 @@ class Worker:
                 await self._frozen_if_hung()
                 if message is grpc.aio.EOF:
                     raise ConnectionError("control plane closed the session")
-                kind = message.WhichOneof("message")
-                if kind == "invoke":
-                    task = asyncio.create_task(self._invoke(message.invoke, outbox))
-                elif kind == "prepare":
-                    task = asyncio.create_task(self._prepare(message.prepare, outbox))
-                elif kind == "provision":
-                    self.provisioned.apply(message.provision)
-                    continue
-                elif kind == "heartbeat_ack":
-                    ttl_ms = message.heartbeat_ack.heartbeat_ttl_ms or ttl_ms
-                    continue
-                elif kind == "drain_ack":
-                    self._drain_acked.set()
-                    continue
+                if message.WhichOneof("message") == "batch":
+                    for item in message.batch.messages:
+                        ttl_ms = self._on_message(item, outbox, ttl_ms)
                 else:
-                    continue
-                work.add(task)
-                task.add_done_callback(work.discard)
+                    ttl_ms = self._on_message(message, outbox, ttl_ms)
         finally:
             self._outbox = None
             for t in tasks:
                 t.cancel()
             call.cancel()
+
+    def _on_message(
+        self, message: apb.ConnectResponse, outbox: asyncio.Queue[apb.ConnectRequest], ttl_ms: int
+    ) -> int:
+        """Act on one message of the control plane; the heartbeat TTL after it."""
+        kind = message.WhichOneof("message")
+        if kind == "invoke":
+            task = asyncio.create_task(self._invoke(message.invoke, outbox))
+        elif kind == "prepare":
+            task = asyncio.create_task(self._prepare(message.prepare, outbox))
+        else:
+            if kind == "provision":
+                self.provisioned.apply(message.provision)
+            elif kind == "heartbeat_ack":
+                ttl_ms = message.heartbeat_ack.heartbeat_ttl_ms or ttl_ms
+            elif kind == "drain_ack":
+                self._drain_acked.set()
+            return ttl_ms
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
+        return ttl_ms
 
     def _environments_changed(self) -> None:
         self._send_heartbeat()
