@@ -6,15 +6,17 @@ path; stopping the worker removes the pool."""
 
 from __future__ import annotations
 
+import io
 import json
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import ROLE, containers, environments, fleet_status, zip_bytes
+from cluster import ROLE, containers, environments, fleet_status
 from conftest import UpCluster
 from lambdafleet.worker.prestart import AUTO_BUCKETS, AUTO_COUNT
 
@@ -37,6 +39,20 @@ def handler(event, context):
         "container": socket.gethostname(),
         "task_writable": writable,
         "user": os.getuid(),
+        # Who the runtime is, and what its code looks like: the same in a
+        # bound pre-started container as in a fresh one.
+        "identity": {
+            "uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(),
+            "groups": sorted(os.getgroups()), "home": os.environ.get("HOME"),
+            "cwd": os.getcwd(),
+        },
+        # (A folder's time is when its files arrived.)
+        "code": {
+            path: [st.st_uid, st.st_gid, oct(st.st_mode)]
+            + ([] if os.path.isdir(path) else [int(st.st_mtime)])
+            for path in ("/var/task", "/var/task/app.py", "/var/task/pkg", "/var/task/pkg/run.sh")
+            for st in [os.stat(path)]
+        },
     }
 """
 
@@ -80,13 +96,24 @@ def create(client: Any, memory: int) -> str:
         Role=ROLE,
         Handler="app.handler",
         MemorySize=memory,
-        Code={"ZipFile": zip_bytes({"app.py": INSPECT})},
+        Code={"ZipFile": code_zip()},
         Environment={"Variables": {"MY_SETTING": "mine"}},
     )
     client.get_waiter("function_active_v2").wait(
         FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
     )
     return name
+
+
+def code_zip() -> bytes:
+    """INSPECT, a folder, and an executable file in it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", INSPECT)
+        script = zipfile.ZipInfo("pkg/run.sh")
+        script.external_attr = 0o755 << 16
+        archive.writestr(script, "#!/bin/sh\necho run\n")
+    return buffer.getvalue()
 
 
 def invoke(client: Any, name: str) -> dict[str, Any]:
@@ -134,6 +161,15 @@ def test_another_memory_size_takes_the_normal_path(pooled: UpCluster) -> None:
     body = invoke(client, name)
     assert not any(cid.startswith(body["container"]) for cid in before)
     assert body["env"]["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "256"
+    # A pre-started container unpacks the code itself, as root, then drops to
+    # the sandbox user (worker/prestart.py): nothing of that shows.
+    pooled_name = create(client, 128)
+    pooled_body = invoke(client, pooled_name)
+    assert any(cid.startswith(pooled_body["container"]) for cid in before)
+    assert pooled_body["identity"] == body["identity"]
+    assert body["identity"]["uid"] == 993 and body["identity"]["groups"] == [990]
+    assert pooled_body["code"] == body["code"]
+    assert body["code"]["/var/task/pkg/run.sh"][:3] == [0, 0, "0o100755"]
     # Its container carries the function's labels, as every normal one.
     (own,) = [
         c for c in containers(label="lambdafleet.function") if c["id"].startswith(body["container"])

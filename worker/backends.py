@@ -61,6 +61,8 @@ class Sandboxes(Protocol):
         opt_tar: bytes = b"",
         working_dir: str | None = None,
         read_only_mounts: dict[str, str] | None = None,
+        # Who its processes run as; None: the sandbox user AWS runs functions as.
+        user: str | None = None,
     ) -> str: ...
 
     async def put_archive(self, container_id: str, path: str, tar: bytes) -> None: ...
@@ -207,6 +209,7 @@ class FakeSandboxes:
         opt_tar: bytes = b"",
         working_dir: str | None = None,
         read_only_mounts: dict[str, str] | None = None,
+        user: str | None = None,
     ) -> str:
         records = self.records
         records.enter(records.starting, records.max_starting, self.worker_id)

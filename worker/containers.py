@@ -113,6 +113,7 @@ class Containers:
         opt_tar: bytes = b"",
         working_dir: str | None = None,
         read_only_mounts: dict[str, str] | None = None,
+        user: str | None = None,
     ) -> str:
         flags = self.flags
         # The flags' variables and hosts first: the function's (and the
@@ -141,7 +142,7 @@ class Containers:
                 environment={**flags.environment, **environment},
                 labels={**flags.labels, LABEL_WORKER: self.worker_id, **labels},
                 extra_hosts={**flags.extra_hosts, **extra_hosts},
-                user=SANDBOX_USER,
+                user=user or SANDBOX_USER,
                 network=self.network,
                 tmpfs=tmp_mount(tmp_mb, SANDBOX_USER),
                 detach=True,

@@ -409,17 +409,24 @@ class Pool:
 
     async def _bind(self, env: Environment, pre: Prestarted, launch: launching.Launch) -> None:
         """Make a pre-started container this environment: the code lands in
-        /var/task and the layers in /opt first, then the waiting process gets
-        the variables and execs the runtime (worker/prestart.py)."""
+        /var/task and the layers in /opt first (unpacked by the waiting
+        process itself where it can, else copied in by Docker), then the
+        waiting process gets the variables and execs the runtime
+        (worker/prestart.py)."""
         env.container_id = pre.container_id
         # Registered before any await, so an exit of the container is the
         # environment's from now on, and discard removes it.
         self.by_container[env.container_id] = env
         self.containers.follow_output(env.container_id)
-        await self.containers.put_archive(pre.container_id, "/var/task", launch.code_tar)
+        archives = [("/var/task", launch.code_tar)]
         if launch.opt_tar:
-            await self.containers.put_archive(pre.container_id, "/opt", launch.opt_tar)
-        pre.bind(env.spec.handler, self._environment(env.spec, env))
+            archives.append(("/opt", launch.opt_tar))
+        if pre.unpacks:
+            pre.bind(env.spec.handler, self._environment(env.spec, env), archives)
+        else:
+            for path, tar in archives:
+                await self.containers.put_archive(pre.container_id, path, tar)
+            pre.bind(env.spec.handler, self._environment(env.spec, env))
         # Labels cannot change, but the name can: `docker ps` then names the
         # function as for any other environment (the status API says which
         # function each container runs). While the runtime starts, not before.

@@ -3,14 +3,16 @@ any function exists, waiting to be bound to one.
 
 A cold invocation whose runtime, memory size, architecture, ephemeral storage
 and image match a bucket takes one of its containers instead of creating one.
-Binding copies the function's code into /var/task and then answers the
-container's pending request to the worker's Runtime API server
-(`GET /lambdafleet/v1/bind`, see runtime_api.py) with the function's
-variables; the waiting process exports them and execs the launcher
-(worker/launcher.py: extensions, then the image's `/lambda-entrypoint.sh
-<handler>`), exactly what a fresh container runs. So the
-code is in place before the runtime starts, and the runtime runs as the
-sandbox user, who cannot write /var/task (root-owned, as put_archive writes).
+Binding answers the container's pending request to the worker's Runtime
+API server (`GET /lambdafleet/v1/bind`, see runtime_api.py) with the
+function's variables, and in Python images its code and layers, which the
+waiting process (root until then) unpacks into /var/task and /opt; in the
+others the pool copies them in with Docker first. The waiting process then
+exports the variables and execs the launcher (worker/launcher.py:
+extensions, then the image's `/lambda-entrypoint.sh <handler>`) as the
+sandbox user, exactly what a fresh container runs. So the code is in place
+before the runtime starts, and the runtime cannot write /var/task
+(root-owned, as put_archive writes).
 
 Only images lambdafleet builds (`lambdafleet/runtime:<runtime>`) are
 pre-started: official AWS images bring their own entrypoint, which knows
@@ -37,7 +39,7 @@ import structlog
 from lambdafleet.agent.v1 import agent_pb2 as apb
 
 from .backends import Images, Sandboxes
-from .containers import LABEL_PRESTART
+from .containers import LABEL_PRESTART, SANDBOX_USER
 from .image_recipes import RECIPES
 from .images import local_image
 from .launcher import LAUNCH
@@ -52,23 +54,45 @@ BIND_PATH = "/lambdafleet/v1/bind"
 # The process a pre-started container runs until it is bound: it holds one
 # request to the bind endpoint open, then takes on the function's variables
 # and becomes the image's entrypoint. A 410 (the pool let it go) ends it.
+#
+# In Python images it runs as root until then: the answer carries the code
+# and layers too (`?format=archives`: the binding as a JSON line, then the
+# tars), which it unpacks into /var/task and /opt as root, as Docker's
+# put_archive would, in a few milliseconds instead of that call's 50 or more;
+# then it becomes the sandbox user, exactly as Docker starts a fresh
+# container (its uid, its gid as its only group, HOME=/), and execs.
 WAIT_FOR_BIND = f"""\
-import http.client, json, os, sys, time
+import http.client, io, json, os, sys, tarfile, time
 host, _, port = os.environ["AWS_LAMBDA_RUNTIME_API"].partition(":")
 while True:
     try:
         conn = http.client.HTTPConnection(host, int(port))
-        conn.request("GET", "{BIND_PATH}")
+        conn.request("GET", "{BIND_PATH}?format=archives")
         resp = conn.getresponse()
         if resp.status != 200:
             sys.exit(0)
-        bound = json.loads(resp.read())
+        body = resp.read()
         break
     except OSError:
         time.sleep(0.1)
+head, _, rest = body.partition(b"\\n")
+bound = json.loads(head)
+trusted = {{"filter": "fully_trusted"}} if hasattr(tarfile, "fully_trusted_filter") else {{}}
+offset = 0
+for path, size in bound["archives"]:
+    with tarfile.open(fileobj=io.BytesIO(rest[offset:offset + size])) as tar:
+        tar.extractall(path, numeric_owner=True, **trusted)
+    offset += size
+uid, _, gid = {SANDBOX_USER!r}.partition(":")
+os.setgroups([int(gid)])
+os.setgid(int(gid))
+os.setuid(int(uid))
+os.environ["HOME"] = "/"
 os.environ.update(bound["environment"])
 os.execv("/bin/sh", ["/bin/sh", "-c", {LAUNCH!r}, "lambda-launch", bound["handler"]])
 """
+# Who a self-unpacking waiter runs as until it is bound.
+UNPACKING_USER = "0:0"
 
 # The same for images without Python (Node.js, provided.*): a shell asks for
 # the binding as shell assignments (`?format=sh`, quoted by the worker),
@@ -98,6 +122,14 @@ done
 eval "$bound"
 exec /bin/sh -c LAUNCH lambda-launch "$_HANDLER"
 """
+
+
+def bind_user(runtime: str) -> str | None:
+    """Who a pre-started container of `runtime` runs as until bound: root
+    where its waiter unpacks the code itself (Python images), else None (the
+    sandbox user from the start)."""
+    recipe = RECIPES.get(runtime)
+    return UNPACKING_USER if recipe is not None and recipe.language == "python" else None
 
 
 def bind_entrypoint(runtime: str) -> list[str] | None:
@@ -251,9 +283,24 @@ class Prestarted:
         # environment's once bound (it is in the container's /etc/hosts).
         return f"lf-{self.id}"
 
-    def bind(self, handler: str, environment: dict[str, str]) -> None:
+    @property
+    def unpacks(self) -> bool:
+        """Whether its waiting process unpacks the code itself (WAIT_FOR_BIND),
+        running as root until then; otherwise the pool copies it in."""
+        return bind_user(self.bucket.runtime) is not None
+
+    def bind(
+        self,
+        handler: str,
+        environment: dict[str, str],
+        archives: list[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Answer the waiting process; `archives` (path, tar) go with the
+        answer to one that unpacks them."""
         if not self.binding.done():
-            self.binding.set_result({"handler": handler, "environment": environment})
+            self.binding.set_result(
+                {"handler": handler, "environment": environment, "archives": archives or []}
+            )
 
 
 class Prestart:
@@ -430,6 +477,7 @@ class Prestart:
                     memory_mb=bucket.memory_mb,
                     code_tar=b"",
                     tmp_mb=bucket.ephemeral_storage_mb,
+                    user=bind_user(bucket.runtime),
                 )
             self._creating.pop(pre.hostname, None)
             self.idle[pre.hostname] = pre

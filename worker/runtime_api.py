@@ -199,6 +199,18 @@ class BindHandler(tornado.web.RequestHandler):
             self.finish()
             return
         pool.answered(pre)
+        # Not popped: a waiter that lost its connection asks again.
+        archives: list[tuple[str, bytes]] = document.get("archives") or []  # type: ignore[assignment]
+        document = {k: v for k, v in document.items() if k != "archives"}
+        if self.get_argument("format", "") == "archives":
+            # A JSON line, then the tars it lists (WAIT_FOR_BIND unpacks them).
+            head = {**document, "archives": [[path, len(tar)] for path, tar in archives]}
+            self.set_header("Content-Type", "application/octet-stream")
+            self.write(json.dumps(head).encode() + b"\n")
+            for _, tar in archives:
+                self.write(tar)
+            self.finish()
+            return
         if self.get_argument("format", "") == "sh":
             # For images without Python: a shell evals this (prestart.py).
             self.set_header("Content-Type", "text/plain; charset=utf-8")
