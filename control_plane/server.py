@@ -19,6 +19,7 @@ from .api import Api, Settings, service_handler
 from .cluster_service import ClusterService, CodeService
 from .dispatcher import EventDispatcher
 from .function_logs import FunctionLogs
+from .invocation_service import InvocationService
 from .metrics import FleetMetrics
 from .provisioning import Provisioner
 from .scheduler import Scheduler
@@ -85,6 +86,7 @@ class ControlPlane:
             ClusterService(self.registry, self.store, self.metrics, self.logs), server
         )
         functions_pb2_grpc.add_CodeServiceServicer_to_server(CodeService(self.code), server)
+        functions_pb2_grpc.add_InvocationServiceServicer_to_server(InvocationService(api_), server)
         agent_pb2_grpc.add_AgentServiceServicer_to_server(
             AgentService(self.registry, self.logs), server
         )

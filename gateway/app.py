@@ -16,12 +16,13 @@ import tornado.iostream
 import tornado.web
 from google.protobuf import json_format
 
-from lambdafleet.errors import from_rpc_error
+from lambdafleet.errors import LambdaError, from_rpc_error
 from lambdafleet.functions.v1 import functions_pb2 as pb
 from lambdafleet.functions.v1 import functions_pb2_grpc
 
 from . import dashboard, operations, protocol, validation
 from .fleet_logs import FleetLogsHandler
+from .invocations import Invocations
 
 log = structlog.get_logger(__name__)
 
@@ -70,6 +71,8 @@ class Settings:
         self.channel = channel
         self.cluster = functions_pb2_grpc.ClusterServiceStub(channel)
         self.code = functions_pb2_grpc.CodeServiceStub(channel)
+        # Synchronous invocations: one stream, not a call each.
+        self.invocations = Invocations(channel)
         self.account_id = account_id
 
 
@@ -141,7 +144,9 @@ class LambdaApiHandler(_Base):
                 status = await self._stream(op, params, caller)
                 self._log_call(operation, status, started)
                 return
-            output = await operations.call(self.fleet.channel, operation, params, caller)
+            output = await operations.call(
+                self.fleet.channel, operation, params, caller, self.fleet.invocations
+            )
             status, headers, body = protocol.serialize_response(op, output)
             if caller.timing:
                 # Where the time went, part by part (each part's whole time,
@@ -153,6 +158,10 @@ class LambdaApiHandler(_Base):
                 )
         except protocol.AwsError as exc:
             status, headers, body = protocol.serialize_error(exc.code, exc.message, exc.extra)
+        except LambdaError as exc:  # answered over the invocation stream
+            status, headers, body = protocol.serialize_error(
+                exc.code, exc.message, exc.body_members()
+            )
         except grpc.aio.AioRpcError as exc:
             error = from_rpc_error(exc)
             if error is None:

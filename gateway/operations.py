@@ -20,6 +20,7 @@ from lambdafleet import server_timing
 from lambdafleet.api.v1 import lambda_pb2
 
 from . import arns, messages, protocol, validation
+from .invocations import Invocations
 from .protocol import AwsError
 
 SERVICE = lambda_pb2.DESCRIPTOR.services_by_name["LambdaService"]
@@ -211,9 +212,14 @@ async def stream(
 
 
 async def call(
-    channel: grpc.aio.Channel, operation: str, params: dict[str, Any], caller: Caller
+    channel: grpc.aio.Channel,
+    operation: str,
+    params: dict[str, Any],
+    caller: Caller,
+    invocations: Invocations | None = None,
 ) -> dict[str, Any]:
-    """Run one operation on the control plane; AWS-shaped output."""
+    """Run one operation on the control plane; AWS-shaped output. With
+    `invocations`, an Invoke goes over its stream instead of a call."""
     method = SERVICE.methods_by_name[operation]
     if method.server_streaming:
         output: dict[str, Any] = {"EventStream": []}
@@ -230,15 +236,22 @@ async def call(
     request = messages.to_request(request_type, params)
     path = f"/{SERVICE.full_name}/{operation}"
     keep_empty = operation.startswith("List")
-    unary = channel.unary_unary(
-        path,
-        request_serializer=request_type.SerializeToString,
-        response_deserializer=response_type.FromString,
-    )(request, metadata=caller.metadata())
-    reply = await unary
-    for key, value in await unary.trailing_metadata() or ():
-        if key == server_timing.METADATA_KEY:
-            caller.timing.append(value)
+    if invocations is not None and isinstance(request, lambda_pb2.InvocationRequest):
+        reply, timing = await invocations.invoke(
+            request, caller.account_id, caller.region, caller.request_id, caller.base_url
+        )
+        if timing:
+            caller.timing.append(timing)
+    else:
+        unary = channel.unary_unary(
+            path,
+            request_serializer=request_type.SerializeToString,
+            response_deserializer=response_type.FromString,
+        )(request, metadata=caller.metadata())
+        reply = await unary
+        for key, value in await unary.trailing_metadata() or ():
+            if key == server_timing.METADATA_KEY:
+                caller.timing.append(value)
     output = messages.to_dict(reply, keep_empty=keep_empty)
     after = AFTER.get(operation)
     if after is not None:

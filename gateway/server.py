@@ -40,7 +40,7 @@ class Gateway:
 
     async def start(self) -> None:
         self.channel = self.transport.channel(self.control_plane, CHANNEL_OPTIONS)
-        settings = Settings(self.channel, self.account_id)
+        settings = self.settings = Settings(self.channel, self.account_id)
         self.http = tornado.httpserver.HTTPServer(
             make_app(settings), max_body_size=MAX_BODY_BYTES, idle_connection_timeout=600
         )
@@ -58,5 +58,6 @@ class Gateway:
     async def stop(self) -> None:
         self.http.stop()
         await self.http.close_all_connections()
+        await self.settings.invocations.close()
         await self.channel.close()
         log.info("gateway.stopped")

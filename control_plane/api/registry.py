@@ -132,24 +132,33 @@ def _bind(caller: Caller, name: str) -> None:
     structlog.contextvars.bind_contextvars(request_id=caller.request_id, operation=name)
 
 
+async def run_operation(api: Api, name: str, caller: Caller, request: Message) -> Message:
+    """Run one operation's handler for `caller`. A handler that measured the
+    parts below it (caller.timing) gets the control plane's whole time added
+    as "control-plane". Raises LambdaError."""
+    started = time.perf_counter()
+    _bind(caller, name)
+    handler = HANDLERS.get(name)
+    if handler is None:
+        raise service_error(f"lambdafleet does not implement the {name} operation yet.")
+    response: Message = await handler(api, caller, request)  # type: ignore[misc]
+    if caller.timing:
+        caller.timing["control-plane"] = (time.perf_counter() - started) * 1000
+    return response
+
+
 def _unary(api: Api, name: str) -> Callable[[Message, Context], Awaitable[Message]]:
     async def handle(request: Message, context: Context) -> Message:
-        started = time.perf_counter()
         caller = Caller.from_metadata(context.invocation_metadata())
-        _bind(caller, name)
-        handler = HANDLERS.get(name)
         try:
-            if handler is None:
-                raise service_error(f"lambdafleet does not implement the {name} operation yet.")
-            response: Message = await handler(api, caller, request)  # type: ignore[misc]
-            if caller.timing:
-                caller.timing["control-plane"] = (time.perf_counter() - started) * 1000
-                context.set_trailing_metadata(
-                    ((server_timing.METADATA_KEY, server_timing.format_entries(caller.timing)),)
-                )
-            return response
+            response = await run_operation(api, name, caller, request)
         except LambdaError as exc:
             await abort(context, exc)
+        if caller.timing:
+            context.set_trailing_metadata(
+                ((server_timing.METADATA_KEY, server_timing.format_entries(caller.timing)),)
+            )
+        return response
 
     return handle
 
