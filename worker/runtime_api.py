@@ -46,6 +46,11 @@ class _Base(tornado.web.RequestHandler):
     def initialize(self, lookup: Lookup) -> None:
         self.lookup = lookup
 
+    def compute_etag(self) -> None:
+        # Tornado hashes every GET answer for an ETag by default: an event
+        # (up to 6 MB) handed to /next is never cached.
+        return None
+
     def env(self) -> Environment:
         host = self.request.host.rsplit(":", 1)[0]
         env = self.lookup(host)
