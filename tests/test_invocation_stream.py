@@ -12,11 +12,12 @@ from typing import Any
 
 import grpc
 import pytest
+from lambdafleet.gateway.invocations import Invocations
+
 from lambdafleet.api.v1 import lambda_pb2
 from lambdafleet.errors import LambdaError
 from lambdafleet.functions.v1 import functions_pb2 as pb
 from lambdafleet.functions.v1 import functions_pb2_grpc
-from lambdafleet.gateway.invocations import Invocations
 
 
 class Scripted(functions_pb2_grpc.InvocationServiceServicer):  # type: ignore[misc]

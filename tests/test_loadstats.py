@@ -97,3 +97,36 @@ def test_server_timing_entries_read_back() -> None:
         "init": 300.0,
     }
     assert parse("") == {}
+
+
+def test_the_load_generator_reuses_a_signature_within_its_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datetime
+
+    import botocore.auth
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    from lambdafleet import loadgen
+
+    monkeypatch.setattr(loadgen, "_credentials", lambda: Credentials("AKID", "secret"))
+    frozen = datetime.datetime(2026, 12, 2, 1, 0, 0)
+    monkeypatch.setattr(botocore.auth, "get_current_datetime", lambda: frozen)
+    clock = [100.0]
+    monkeypatch.setattr(loadgen.time, "monotonic", lambda: clock[0])
+    target = loadgen.Target("http://127.0.0.1:4566", "us-east-1", "fn", "", b'{"a": 1}', False)
+    invoker = loadgen.Invoker(target, session=None)
+    first = invoker._signed_headers()
+    assert first["Authorization"].startswith("AWS4-HMAC-SHA256 Credential=AKID/")
+    clock[0] += 0.5
+    assert invoker._signed_headers() is first
+    clock[0] += 0.5
+    again = invoker._signed_headers()
+    assert again is not first
+    assert again["X-Amz-Date"] == "20261202T010000Z"
+    # What is reused is exactly what botocore signs for that request.
+    request = AWSRequest("POST", invoker.url, data=target.payload, headers=invoker.headers)
+    SigV4Auth(Credentials("AKID", "secret"), "lambda", "us-east-1").add_auth(request)
+    assert request.headers["Authorization"] == again["Authorization"]
