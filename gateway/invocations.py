@@ -56,13 +56,15 @@ class _Session:
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, asyncio.InvalidStateError) as exc:
             self._break(exc)
 
-    def _break(self, exc: BaseException) -> None:
+    def _break(self, exc: BaseException, closing: bool = False) -> None:
         if self.broken is not None:
             return
         if not isinstance(exc, grpc.aio.AioRpcError):
             exc = _unavailable(f"invocation stream broken: {exc!r}")
         self.broken = exc
-        log.warning("gateway.invocation_stream_broken", error=repr(exc), waiting=len(self.waiting))
+        (log.debug if closing else log.warning)(
+            "gateway.invocation_stream_broken", error=repr(exc), waiting=len(self.waiting)
+        )
         for future in self.waiting.values():
             if not future.done():
                 future.set_exception(exc)
@@ -125,4 +127,4 @@ class Invocations:
     async def close(self) -> None:
         session, self._session = self._session, None
         if session is not None:
-            session._break(_unavailable("the gateway is stopping"))
+            session._break(_unavailable("the gateway is stopping"), closing=True)

@@ -177,6 +177,60 @@ def test_another_memory_size_takes_the_normal_path(pooled: UpCluster) -> None:
     assert own["labels"]["lambdafleet.function"].endswith(f":{name}")
 
 
+LAYERED = """
+import os, socket
+
+def handler(event, context):
+    with open("/opt/shared.txt") as f:
+        shared = f.read()
+    st = os.stat("/opt/python/layer_mod.py")
+    import layer_mod
+    return {"container": socket.gethostname(), "shared": shared, "value": layer_mod.VALUE,
+            "owner": [st.st_uid, st.st_gid]}
+"""
+
+
+def test_a_bound_container_has_the_functions_layers_in_opt(pooled: UpCluster) -> None:
+    from cluster import zip_bytes
+
+    eventually(lambda: len(pool_of(pooled)) >= POOL, 60, "a full pool")
+    before = pool_ids(pooled)
+    client = pooled.client()
+    tag = uuid.uuid4().hex[:8]
+    arns = [
+        client.publish_layer_version(
+            LayerName=f"pre-layer-{tag}-{i}",
+            Content={"ZipFile": zip_bytes(files)},
+            CompatibleRuntimes=["python3.11"],
+        )["LayerVersionArn"]
+        for i, files in enumerate(
+            [
+                {"shared.txt": "first", "python/layer_mod.py": "VALUE = 1\n"},
+                {"shared.txt": "second"},
+            ]
+        )
+    ]
+    name = f"pre-{uuid.uuid4().hex[:8]}"
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        MemorySize=128,
+        Code={"ZipFile": zip_bytes({"app.py": LAYERED})},
+        Layers=arns,
+    )
+    client.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    body = invoke(client, name)
+    assert any(cid.startswith(body["container"]) for cid in before)
+    # The later layer's file wins; the layers' files are root's, as Docker copies them.
+    assert body["shared"] == "second"
+    assert body["value"] == 1
+    assert body["owner"] == [0, 0]
+
+
 def test_stopping_the_worker_removes_the_pool(pooled: UpCluster, tmp_path: Path) -> None:
     eventually(lambda: len(pool_of(pooled)) >= POOL, 60, "a full pool")
     assert pooled.stop() == 0

@@ -61,9 +61,37 @@ BIND_PATH = "/lambdafleet/v1/bind"
 # put_archive would, in a few milliseconds instead of that call's 50 or more;
 # then it becomes the sandbox user, exactly as Docker starts a fresh
 # container (its uid, its gid as its only group, HOME=/), and execs.
+#
+# While it is root, nothing of the function's may run: Python is isolated
+# (-I: no current folder or PYTHON* variables on the path), it works from /,
+# everything it imports is imported before the first file is unpacked (the
+# tars are read as plain tar streams, so no decompressor is loaded later),
+# and any failure ends it with os._exit, which imports nothing (a traceback
+# would import `traceback`, perhaps the function's). The tars are streamed
+# from the answer, never held whole: a pooled container's memory limit is
+# the function's.
 WAIT_FOR_BIND = f"""\
-import http.client, io, json, os, sys, tarfile, time
+import http.client, json, os, sys, tarfile, time
 host, _, port = os.environ["AWS_LAMBDA_RUNTIME_API"].partition(":")
+workdir = os.getcwd()
+os.chdir("/")
+
+
+class Part:
+    \"\"\"The next `size` bytes of the answer, as a file.\"\"\"
+
+    def __init__(self, resp, size):
+        self.resp, self.left = resp, size
+
+    def read(self, n=-1):
+        n = self.left if n < 0 or n > self.left else n
+        data = self.resp.read(n) if n else b""
+        if n and not data:
+            raise EOFError("the binding was cut short")
+        self.left -= len(data)
+        return data
+
+
 while True:
     try:
         conn = http.client.HTTPConnection(host, int(port))
@@ -71,22 +99,26 @@ while True:
         resp = conn.getresponse()
         if resp.status != 200:
             sys.exit(0)
-        body = resp.read()
         break
     except OSError:
         time.sleep(0.1)
-head, _, rest = body.partition(b"\\n")
-bound = json.loads(head)
-trusted = {{"filter": "fully_trusted"}} if hasattr(tarfile, "fully_trusted_filter") else {{}}
-offset = 0
-for path, size in bound["archives"]:
-    with tarfile.open(fileobj=io.BytesIO(rest[offset:offset + size])) as tar:
-        tar.extractall(path, numeric_owner=True, **trusted)
-    offset += size
-uid, _, gid = {SANDBOX_USER!r}.partition(":")
-os.setgroups([int(gid)])
-os.setgid(int(gid))
-os.setuid(int(uid))
+try:
+    bound = json.loads(resp.readline())
+    trusted = {{"filter": "fully_trusted"}} if hasattr(tarfile, "fully_trusted_filter") else {{}}
+    for path, size in bound["archives"]:
+        part = Part(resp, size)
+        with tarfile.open(fileobj=part, mode="r|") as tar:
+            tar.extractall(path, numeric_owner=True, **trusted)
+        while part.read(65536):
+            pass
+    uid, _, gid = {SANDBOX_USER!r}.partition(":")
+    os.setgroups([int(gid)])
+    os.setgid(int(gid))
+    os.setuid(int(uid))
+except BaseException as exc:
+    os.write(2, ("lambdafleet: binding failed: " + repr(exc) + "\\n").encode())
+    os._exit(1)
+os.chdir(workdir)
 os.environ["HOME"] = "/"
 os.environ.update(bound["environment"])
 os.execv("/bin/sh", ["/bin/sh", "-c", {LAUNCH!r}, "lambda-launch", bound["handler"]])
@@ -139,7 +171,7 @@ def bind_entrypoint(runtime: str) -> list[str] | None:
     if recipe is None:
         return None
     if recipe.language == "python":
-        return ["/usr/bin/python3", "-c", WAIT_FOR_BIND]
+        return ["/usr/bin/python3", "-I", "-c", WAIT_FOR_BIND]
     fetch = _FETCH_WITH_NODE if recipe.language == "nodejs" else _FETCH_WITH_CURL
     # Spaces inside $( ): `$((` would begin an arithmetic expansion.
     script = _WAIT_FOR_BIND_SH.replace("FETCH", f" {fetch} ")

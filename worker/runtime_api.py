@@ -187,6 +187,10 @@ class BindHandler(tornado.web.RequestHandler):
     def initialize(self, prestart: Callable[[], Prestart | None]) -> None:
         self.prestart = prestart
 
+    def compute_etag(self) -> None:
+        # The answer may carry the function's code: never hash it.
+        return None
+
     async def get(self) -> None:
         pool = self.prestart()
         pre = pool.lookup(self.request.host.rsplit(":", 1)[0]) if pool is not None else None
