@@ -213,9 +213,10 @@ def breakdown(warm: list[float], hops: list[dict[str, float]]) -> list[tuple[str
     )
     return [
         ("client (boto3) and HTTP", median(warm) - gateway),
-        ("gateway: parse, validate, answer", gateway - cp),
-        ("control plane, and its gRPC hops", cp - worker),
-        ("worker, and the session stream", worker - runtime),
+        # A part's share holds the stream to the next part, both ways.
+        ("gateway, and its stream to the control plane", gateway - cp),
+        ("control plane, and its stream to the worker", cp - worker),
+        ("worker: environment, hand-off, logs", worker - runtime),
         ("runtime: Runtime API round trip and handler", runtime),
     ]
 
