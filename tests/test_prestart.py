@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import ROLE, containers, environments, fleet_status
+from cluster import ROLE, containers, environments, fleet_status, zip_bytes
 from conftest import UpCluster
 from lambdafleet.worker.prestart import AUTO_BUCKETS, AUTO_COUNT
 
@@ -88,7 +88,7 @@ def pool_ids(up: UpCluster) -> set[str]:
     return {c["id"] for c in pool_of(up)}
 
 
-def create(client: Any, memory: int) -> str:
+def create(client: Any, memory: int, code: bytes | None = None, **extra: Any) -> str:
     name = f"pre-{uuid.uuid4().hex[:8]}"
     client.create_function(
         FunctionName=name,
@@ -96,8 +96,9 @@ def create(client: Any, memory: int) -> str:
         Role=ROLE,
         Handler="app.handler",
         MemorySize=memory,
-        Code={"ZipFile": code_zip()},
+        Code={"ZipFile": code or code_zip()},
         Environment={"Variables": {"MY_SETTING": "mine"}},
+        **extra,
     )
     client.get_waiter("function_active_v2").wait(
         FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
@@ -191,8 +192,6 @@ def handler(event, context):
 
 
 def test_a_bound_container_has_the_functions_layers_in_opt(pooled: UpCluster) -> None:
-    from cluster import zip_bytes
-
     eventually(lambda: len(pool_of(pooled)) >= POOL, 60, "a full pool")
     before = pool_ids(pooled)
     client = pooled.client()
@@ -210,19 +209,7 @@ def test_a_bound_container_has_the_functions_layers_in_opt(pooled: UpCluster) ->
             ]
         )
     ]
-    name = f"pre-{uuid.uuid4().hex[:8]}"
-    client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=ROLE,
-        Handler="app.handler",
-        MemorySize=128,
-        Code={"ZipFile": zip_bytes({"app.py": LAYERED})},
-        Layers=arns,
-    )
-    client.get_waiter("function_active_v2").wait(
-        FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
-    )
+    name = create(client, 128, zip_bytes({"app.py": LAYERED}), Layers=arns)
     body = invoke(client, name)
     assert any(cid.startswith(body["container"]) for cid in before)
     # The later layer's file wins; the layers' files are root's, as Docker copies them.
