@@ -20,7 +20,7 @@ from lambdafleet.worker.image_recipes import (
     rootfs_key,
     runtime_layer,
 )
-from lambdafleet.worker.prestart import Bucket, bind_entrypoint, prestartable
+from lambdafleet.worker.prestart import Bucket, bind_entrypoint, bind_user, prestartable
 from lambdafleet.worker.runtime_api import shell_assignments
 
 
@@ -142,11 +142,15 @@ def test_execution_env_is_unset_for_os_only_runtimes() -> None:
 
 
 def test_each_built_image_has_a_way_to_wait_for_its_binding() -> None:
+    # Python images: isolated Python, root until bound (it unpacks the code).
     assert bind_entrypoint("python3.13") == [
         "/usr/bin/python3",
+        "-I",
         "-c",
-        bind_entrypoint("python3.11")[2],  # type: ignore[index]
+        bind_entrypoint("python3.11")[3],  # type: ignore[index]
     ]
+    assert bind_user("python3.13") == bind_user("python3.11") == "0:0"
+    assert bind_user("nodejs20.x") is None and bind_user("provided.al2") is None
     node = bind_entrypoint("nodejs20.x")
     provided = bind_entrypoint("provided.al2")
     assert node is not None and node[:2] == ["/bin/sh", "-c"] and "/usr/bin/node" in node[2]
