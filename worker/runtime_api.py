@@ -42,14 +42,17 @@ RESPONSE_MODE_HEADER = "Lambda-Runtime-Function-Response-Mode"
 Lookup = Callable[[str], Environment | None]
 
 
-class _Base(tornado.web.RequestHandler):
-    def initialize(self, lookup: Lookup) -> None:
-        self.lookup = lookup
-
+class _Untagged(tornado.web.RequestHandler):
     def compute_etag(self) -> None:
         # Tornado hashes every GET answer for an ETag by default: an event
-        # (up to 6 MB) handed to /next is never cached.
+        # (up to 6 MB) handed to /next, or a function's code handed to a
+        # pre-started container, is never cached.
         return None
+
+
+class _Base(_Untagged):
+    def initialize(self, lookup: Lookup) -> None:
+        self.lookup = lookup
 
     def env(self) -> Environment:
         host = self.request.host.rsplit(":", 1)[0]
@@ -179,17 +182,14 @@ class InitErrorHandler(_Base):
         self.write_json(202, {"status": "OK"})
 
 
-class BindHandler(tornado.web.RequestHandler):
+class BindHandler(_Untagged):
     """lambdafleet's own endpoint, not AWS's: a pre-started container waits
     here until the pool binds it to a function, and gets the function's
-    handler and variables (container variables are fixed at creation)."""
+    handler and variables (container variables are fixed at creation), and
+    in Python images its code and layers."""
 
     def initialize(self, prestart: Callable[[], Prestart | None]) -> None:
         self.prestart = prestart
-
-    def compute_etag(self) -> None:
-        # The answer may carry the function's code: never hash it.
-        return None
 
     async def get(self) -> None:
         pool = self.prestart()
@@ -208,25 +208,22 @@ class BindHandler(tornado.web.RequestHandler):
             self.finish()
             return
         pool.answered(pre)
-        # Not popped: a waiter that lost its connection asks again.
         archives: list[tuple[str, bytes]] = document.get("archives") or []  # type: ignore[assignment]
-        document = {k: v for k, v in document.items() if k != "archives"}
-        if self.get_argument("format", "") == "archives":
-            # A JSON line, then the tars it lists (WAIT_FOR_BIND unpacks them).
-            head = {**document, "archives": [[path, len(tar)] for path, tar in archives]}
-            self.set_header("Content-Type", "application/octet-stream")
-            self.write(json.dumps(head).encode() + b"\n")
-            for _, tar in archives:
-                self.write(tar)
-            self.finish()
-            return
+        binding = {k: v for k, v in document.items() if k != "archives"}
         if self.get_argument("format", "") == "sh":
-            # For images without Python: a shell evals this (prestart.py).
+            # For images without Python: a shell evals this (prestart.py);
+            # the pool copied the code in before.
             self.set_header("Content-Type", "text/plain; charset=utf-8")
-            self.finish(shell_assignments(document))
+            self.finish(shell_assignments(binding))
             return
-        self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(document))
+        # For WAIT_FOR_BIND (`?format=archives`): a JSON line, then the tars
+        # it lists, which it unpacks.
+        head = {**binding, "archives": [[path, len(tar)] for path, tar in archives]}
+        self.set_header("Content-Type", "application/octet-stream")
+        self.write(json.dumps(head).encode() + b"\n")
+        for _, tar in archives:
+            self.write(tar)
+        self.finish()
 
 
 def shell_assignments(document: dict[str, object]) -> str:
