@@ -133,18 +133,29 @@ class Faults:
         self.kind[worker_id] = kind
 
 
-async def inject(workers: list[Worker], backend: FakeBackend, faults: Faults, t0: float) -> None:
-    """Crash KILLED busy workers, then hang another busy one."""
-    in_flight = backend.records.in_flight
+async def inject(
+    workers: list[Worker], backend: FakeBackend, faults: Faults, t0: float, event_ids: set[str]
+) -> None:
+    """Crash KILLED busy workers, one of them running an Event (so a retry
+    is always exercised, however placement spread the load), then hang
+    another busy one."""
+    in_flight, running = backend.records.in_flight, backend.records.running
 
-    def busiest(n: int) -> list[Worker]:
+    def runs_an_event(w: Worker) -> bool:
+        return bool(running.get(w.worker_id, set()) & event_ids)
+
+    def busiest(n: int, event_first: bool = False) -> list[Worker]:
         alive = [w for w in workers if w.worker_id not in faults.at]
-        alive.sort(key=lambda w: in_flight.get(w.worker_id, 0), reverse=True)
+        alive.sort(
+            key=lambda w: (event_first and runs_an_event(w), in_flight.get(w.worker_id, 0)),
+            reverse=True,
+        )
         return alive[:n]
 
     await asyncio.sleep(t0 + KILL_AT_S - time.monotonic())
-    victims = busiest(KILLED)
+    victims = busiest(KILLED, event_first=True)
     assert all(in_flight.get(w.worker_id, 0) > 0 for w in victims), in_flight
+    assert runs_an_event(victims[0]), (running, len(event_ids))
     for w in victims:
         # abort() crashes before its first await: no run on this worker
         # ends between the mark and the crash.
@@ -157,7 +168,9 @@ async def inject(workers: list[Worker], backend: FakeBackend, faults: Faults, t0
     frozen.hang()
 
 
-async def load(endpoint: str, names: list[str], t0: float) -> list[Call]:
+async def load(endpoint: str, names: list[str], t0: float, event_ids: set[str]) -> list[Call]:
+    """The callers' load; the request id of each accepted Event joins
+    `event_ids` as it is answered."""
     http = tornado.httpclient.AsyncHTTPClient(
         force_instance=True, max_clients=SYNC_CALLERS + EVENT_CALLERS
     )
@@ -182,6 +195,8 @@ async def load(endpoint: str, names: list[str], t0: float) -> list[Call]:
         except tornado.httpclient.HTTPClientError as exc:
             calls.append(Call(n, event, start, time.monotonic(), exc.code, "", "", b""))
             return
+        if event and response.code == 202:
+            event_ids.add(response.headers.get("x-amzn-RequestId", ""))
         calls.append(
             Call(
                 n,
@@ -240,8 +255,9 @@ async def run(address: str, endpoint: str, cp_log: Path, tmp_path: Path) -> dict
         await asyncio.to_thread(wait_healthy, endpoint, 30, WORKERS)
         names = await asyncio.to_thread(create_fleet_functions, endpoint, "fault", FUNCTIONS)
         t0 = time.monotonic()
+        event_ids: set[str] = set()
         calls, _ = await asyncio.gather(
-            load(endpoint, names, t0), inject(workers, backend, faults, t0)
+            load(endpoint, names, t0, event_ids), inject(workers, backend, faults, t0, event_ids)
         )
         events = [c for c in calls if c.event]
 

@@ -142,6 +142,8 @@ class FakeRecords:
     started: int = 0
     in_flight: dict[str, int] = field(default_factory=dict)
     max_in_flight: dict[str, int] = field(default_factory=dict)
+    # Request ids running now, per worker.
+    running: dict[str, set[str]] = field(default_factory=dict)
     # Sandboxes being created at once per worker, and the most seen.
     starting: dict[str, int] = field(default_factory=dict)
     max_starting: dict[str, int] = field(default_factory=dict)
@@ -251,10 +253,13 @@ class FakeSandboxes:
             run_ms = float(env.spec.environment.get(RUN_MS_VARIABLE, config.run_ms))
             self._write(sandbox_id, "stdout", f"fake runtime: handling {invocation.request_id}\n")
             records.enter(records.in_flight, records.max_in_flight, worker)
+            running = records.running.setdefault(worker, set())
+            running.add(invocation.request_id)
             try:
                 await asyncio.sleep(run_ms / 1000)
             finally:
                 records.leave(records.in_flight, worker)
+                running.discard(invocation.request_id)
             records.runs.append(
                 FakeRun(
                     worker,
