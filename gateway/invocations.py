@@ -23,8 +23,6 @@ from lambdafleet.functions.v1 import functions_pb2_grpc
 
 log = structlog.get_logger(__name__)
 
-Metadata = tuple[tuple[str, str], ...]
-
 
 class _Session:
     """One open stream and the calls waiting on it."""

@@ -421,12 +421,11 @@ class Pool:
         archives = [("/var/task", launch.code_tar)]
         if launch.opt_tar:
             archives.append(("/opt", launch.opt_tar))
-        if pre.unpacks:
-            pre.bind(env.spec.handler, self._environment(env.spec, env), archives)
-        else:
+        if not pre.unpacks:
             for path, tar in archives:
                 await self.containers.put_archive(pre.container_id, path, tar)
-            pre.bind(env.spec.handler, self._environment(env.spec, env))
+            archives = []
+        pre.bind(env.spec.handler, self._environment(env.spec, env), archives)
         # Labels cannot change, but the name can: `docker ps` then names the
         # function as for any other environment (the status API says which
         # function each container runs). While the runtime starts, not before.
