@@ -1,4 +1,4 @@
-"""The AWS Lambda REST-JSON wire protocol, driven by botocore's service model.
+"""The AWS Lambda REST-JSON wire protocol, driven by the shipped service model.
 
 Everything here is pure and synchronous: it turns an HTTP request into an
 operation's input dict and an output dict (or an error) back into an HTTP
@@ -21,8 +21,9 @@ from functools import cache
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape, StructureShape
+
+from lambdafleet import service_model as shipped
 
 __all__ = [
     "AwsError",
@@ -80,10 +81,10 @@ class ProtocolError(AwsError):
 # --------------------------------------------------------------------------
 
 
-@cache
 def service_model() -> ServiceModel:
-    """botocore's Lambda model; loaded once because it is immutable."""
-    return botocore.session.get_session().get_service_model("lambda")
+    """The Lambda model lambdafleet ships (lambdafleet/model/), whatever
+    botocore is installed; loaded once because it is immutable."""
+    return shipped.service_model()
 
 
 def operation(name: str) -> OperationModel:

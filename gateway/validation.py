@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Any
 
+import regex
 from botocore.model import OperationModel, Shape, StructureShape
 
 from .protocol import AwsError, ValidationError, lower_camel, service_model
@@ -28,8 +29,10 @@ __all__ = [
     "ValidationError",
     "check_runtime",
     "collect_errors",
+    "compiled",
     "format_message",
     "java_hash_order",
+    "java_pattern",
     "validate",
 ]
 
@@ -137,10 +140,65 @@ def java_hash_order(values: Sequence[str]) -> list[str]:
     return sorted(values, key=bucket)  # stable: a bucket keeps insertion order
 
 
+# Java's predefined classes that are ASCII-only where Python's are Unicode.
+_ASCII_CLASSES = frozenset("dDsSwWbB")
+
+
+def java_pattern(pattern: str) -> str:
+    """`pattern`, written in Java's regex dialect as AWS's model is, for the
+    `regex` package: `\\p{L}` and the other Unicode properties keep their
+    meaning (Python's `re` cannot compile them, and `regex`'s ASCII flag would
+    narrow them to ASCII), while `\\d`, `\\s`, `\\w` and `\\b`, which are
+    ASCII-only in Java, are put in an ASCII-scoped group (a whole character
+    class when they appear in one)."""
+    out: list[str] = []
+    i = 0
+    n = len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            token = pattern[i : i + 2]
+            out.append(f"(?a:{token})" if token[1] in _ASCII_CLASSES else token)
+            i += 2
+        elif c == "[":
+            end = _class_end(pattern, i)
+            body = pattern[i : end + 1]
+            escapes = re.findall(r"\\(.)", body)
+            ascii_scoped = any(e in _ASCII_CLASSES for e in escapes)
+            if ascii_scoped and any(e in "pP" for e in escapes):
+                raise ValueError(f"cannot keep Java's meaning of {body!r} in one class")
+            out.append(f"(?a:{body})" if ascii_scoped else body)
+            i = end + 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _class_end(pattern: str, start: int) -> int:
+    """Index of the `]` closing the character class opened at `start`."""
+    i = start + 1
+    if i < len(pattern) and pattern[i] == "^":
+        i += 1
+    if i < len(pattern) and pattern[i] == "]":
+        i += 1  # a leading `]` is literal
+    while i < len(pattern):
+        if pattern[i] == "\\":
+            i += 2
+            continue
+        if pattern[i] == "[":
+            raise ValueError(f"nested character classes are not supported: {pattern!r}")
+        if pattern[i] == "]":
+            return i
+        i += 1
+    raise ValueError(f"unterminated character class in {pattern!r}")
+
+
 @cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    # Java's regex semantics: `matches()` is a full match; \d and \w are ASCII.
-    return re.compile(pattern, re.ASCII)
+def compiled(pattern: str) -> regex.Pattern[str]:
+    """A model pattern compiled with Java's semantics (`matches()` is a full
+    match: callers use `fullmatch`)."""
+    return regex.compile(java_pattern(pattern))
 
 
 def _constraints(shape: Shape) -> dict[str, Any]:
@@ -200,10 +258,10 @@ def _checks(operation: str, shape: Shape) -> tuple[_Check, ...]:
                  lambda v: _length(shape, v) < least)
             )  # fmt: skip
     if kind == "string" and "pattern" in limits:
-        regex = _compiled(limits["pattern"])
+        matcher = compiled(limits["pattern"])
         checks.append(
             (f"Member must satisfy regular expression pattern: {limits['pattern']}",
-             lambda v: regex.fullmatch(v) is None)
+             lambda v: matcher.fullmatch(v) is None)
         )  # fmt: skip
     enum = _enum_values(operation, shape)
     if enum is not None:

@@ -1,15 +1,21 @@
-"""Write proto/lambdafleet/api/v1/lambda.proto from botocore's Lambda model.
+"""Write proto/lambdafleet/api/v1/lambda.proto from the shipped Lambda model.
 
 The gateway and the control plane speak the Lambda API to each other as typed
 gRPC: one RPC per AWS operation, one message per AWS structure. Writing those
 ~300 messages by hand would copy the model with mistakes, so they are derived
-from the very model the gateway routes and validates with, and committed so the
-contract is reviewable. `tests/test_api_contract.py` fails when the committed
-file and the pinned model drift apart.
+from the very model the gateway routes and validates with
+(lambdafleet/model/, see lambdafleet/service_model.py), and committed so the
+contract is reviewable. `tests/test_api_coverage.py` fails when the committed
+file and the shipped model drift apart.
 
 Mapping:
 - structure -> message (same name); member -> snake_case field whose
-  json_name is the AWS member name, numbered in model order;
+  json_name is the AWS member name. Field numbers never change: the control
+  plane stores these messages (FunctionConfiguration, ...) serialized, so a
+  member keeps the number the committed file gave it, a new member takes the
+  next unused number, and a member the model dropped leaves its number
+  `reserved`. A member whose type changes incompatibly stops the script;
+  a fresh message is numbered in model order;
 - string/enum -> string (values pass through verbatim; the gateway validates
   enums against the model), integer -> int32, long -> int64, double -> double,
   boolean -> bool, blob -> bytes, timestamp -> google.protobuf.Timestamp;
@@ -29,12 +35,15 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import botocore.session
 from botocore.model import Shape
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # lambdafleet/service_model.py, from the source tree
+from lambdafleet.service_model import model_source, service_model  # noqa: E402
+
 TARGET = ROOT / "proto" / "lambdafleet" / "api" / "v1" / "lambda.proto"
 # Field number of the presence mask; far above any structure's member count.
 PRESENT_FIELD_NUMBER = 1000
@@ -51,6 +60,55 @@ SCALARS = {
 }
 
 
+# Types whose encodings read each other's bytes: a stored field may move
+# between them (protobuf's compatibility rules); any other change may not.
+_WIRE_GROUPS = ({"int32", "int64", "bool"}, {"string", "bytes"})
+
+
+@dataclass
+class Numbering:
+    """The field numbers of one message in the committed file."""
+
+    numbers: dict[str, int] = field(default_factory=dict)  # json_name -> number
+    types: dict[str, str] = field(default_factory=dict)  # json_name -> "label type"
+    reserved: set[int] = field(default_factory=set)
+
+
+_MESSAGE = re.compile(r"^message (\w+) \{$")
+_FIELD = re.compile(
+    r"^\s+(?:(optional|repeated) )?(\S+(?:, \S+)?) \w+ = (\d+) \[json_name = \"(\w+)\"\];$"
+)
+_RESERVED = re.compile(r"^\s+reserved ([\d, ]+);")
+
+
+def committed_numbering(text: str) -> dict[str, Numbering]:
+    """Each message's field numbers (and reserved ones) in a lambda.proto."""
+    found: dict[str, Numbering] = {}
+    current: Numbering | None = None
+    for line in text.splitlines():
+        if m := _MESSAGE.match(line):
+            current = found.setdefault(m.group(1), Numbering())
+        elif line == "}":
+            current = None
+        elif current is not None and (m := _FIELD.match(line)):
+            label, kind, number, json_name = m.groups()
+            current.numbers[json_name] = int(number)
+            current.types[json_name] = f"{label or ''} {kind}".strip()
+        elif current is not None and (m := _RESERVED.match(line)):
+            current.reserved |= {int(n) for n in m.group(1).split(",")}
+    return found
+
+
+def _compatible(old: str, new: str) -> bool:
+    if old == new:
+        return True
+    old_label, _, old_type = old.rpartition(" ")
+    new_label, _, new_type = new.rpartition(" ")
+    if old_label.strip() != new_label.strip():
+        return False
+    return any(old_type in g and new_type in g for g in _WIRE_GROUPS)
+
+
 def snake(name: str) -> str:
     s = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     s = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", s)
@@ -58,8 +116,9 @@ def snake(name: str) -> str:
 
 
 class Generator:
-    def __init__(self) -> None:
-        self.model = botocore.session.get_session().get_service_model("lambda")
+    def __init__(self, committed: str = "") -> None:
+        self.model = service_model()
+        self.committed = committed_numbering(committed)
         self.messages: dict[str, list[str]] = {}
         self.order: list[str] = []
         self.requests = {
@@ -100,17 +159,42 @@ class Generator:
             return
         self.messages[shape.name] = []  # placeholder: guards recursion
         self.order.append(shape.name)
-        fields: list[str] = []
+        numbered: list[tuple[int, str]] = []
         seen: set[str] = set()
-        for number, (name, member) in enumerate(shape.members.items(), start=1):
-            field = snake(name)
-            if field in seen:
-                raise ValueError(f"{shape.name}: two members map to {field}")
-            seen.add(field)
+        old = self.committed.get(shape.name, Numbering())
+        taken = set(old.numbers.values()) | old.reserved
+        next_free = max(taken, default=0) + 1
+        used: set[int] = set()
+        for name, member in shape.members.items():
+            field_name = snake(name)
+            if field_name in seen:
+                raise ValueError(f"{shape.name}: two members map to {field_name}")
+            seen.add(field_name)
             label, kind = self.type_of(member, shape.name)
             if kind.startswith("map<"):
                 label = ""
-            fields.append(f'  {label}{kind} {field} = {number} [json_name = "{name}"];')
+            if name in old.numbers:
+                number = old.numbers[name]
+                if not _compatible(old.types[name], f"{label}{kind}".strip()):
+                    raise ValueError(
+                        f"{shape.name}.{name} changes from {old.types[name]} to "
+                        f"{label}{kind}: stored messages could not be read; decide by hand"
+                    )
+            else:
+                number = next_free
+                next_free += 1
+            used.add(number)
+            numbered.append(
+                (number, f'  {label}{kind} {field_name} = {number} [json_name = "{name}"];')
+            )
+        # In number order: a model update then shows as added lines only.
+        fields = [line for _, line in sorted(numbered)]
+        dropped = sorted((set(old.numbers.values()) | old.reserved) - used)
+        if dropped:
+            fields.append(
+                "  // Members the model no longer has: their numbers are never reused.\n"
+                f"  reserved {', '.join(map(str, dropped))};"
+            )
         if shape.name in self.requests:
             fields.append(
                 f"  // Top-level members the caller sent (json names).\n"
@@ -137,8 +221,9 @@ class Generator:
                     stream = "stream "
             rpcs.append(f"  rpc {op_name}({request}) returns ({stream}{response});")
         out = [
-            "// GENERATED by scripts/gen_lambda_proto.py from botocore's Lambda model",
-            f"// (botocore {botocore.__version__}); do not edit by hand, re-run the script.",
+            "// GENERATED by scripts/gen_lambda_proto.py from the shipped Lambda model",
+            f"// (lambdafleet/model/, from botocore {model_source()['botocore']}); do not edit by",
+            "// hand, re-run the script. Field numbers are stable across model updates.",
             "//",
             "// The Lambda API between the gateway and the control plane: one RPC per AWS",
             "// operation, one message per AWS structure. The caller's account, region and",
@@ -162,9 +247,9 @@ class Generator:
 
 
 def main() -> int:
-    text = Generator().render()
+    current = TARGET.read_text() if TARGET.exists() else ""
+    text = Generator(current).render()
     if "--check" in sys.argv:
-        current = TARGET.read_text() if TARGET.exists() else ""
         if current != text:
             print(f"{TARGET} is out of date: run python scripts/gen_lambda_proto.py")
             return 1

@@ -20,8 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 import docker
 from botocore.config import Config
+
+from lambdafleet.service_model import DATA_PATH
 
 
 def containers(**filters: str) -> list[dict[str, Any]]:
@@ -145,9 +148,18 @@ def close_clients() -> None:
         CLIENTS.pop().close()
 
 
-def lambda_client(endpoint: str, region: str = "us-east-1", access_key: str = "test") -> Any:
-    """A boto3 Lambda client; an access key of twelve digits selects that account."""
-    client = boto3.client(
+def lambda_client(
+    endpoint: str, region: str = "us-east-1", access_key: str = "test", shipped_model: bool = False
+) -> Any:
+    """A boto3 Lambda client; an access key of twelve digits selects that account.
+
+    It speaks the model of the installed botocore, as a user's client does;
+    with `shipped_model`, lambdafleet's own (every operation lambdafleet
+    serves, however old the installed botocore)."""
+    session = botocore.session.Session()
+    if shipped_model:
+        session.get_component("data_loader").search_paths.insert(0, str(DATA_PATH))
+    client = boto3.Session(botocore_session=session).client(
         "lambda",
         endpoint_url=endpoint,
         region_name=region,

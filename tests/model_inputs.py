@@ -1,4 +1,4 @@
-"""Inputs for any Lambda operation, derived from botocore's model.
+"""Inputs for any Lambda operation, derived from the shipped service model.
 
 `valid_input` builds a request the model accepts (every required member, each
 value meeting its pattern, length, range and enum), choosing string values
@@ -10,16 +10,16 @@ values with wrong types, out-of-range numbers and pattern violations.
 from __future__ import annotations
 
 import datetime
-import re
 from functools import cache
 from typing import Any
 
-import botocore.session
 from botocore.model import OperationModel, Shape
 from hypothesis import strategies as st
 from lambdafleet.gateway import validation
 
-MODEL = botocore.session.get_session().get_service_model("lambda")
+from lambdafleet.service_model import service_model
+
+MODEL = service_model()
 ACCOUNT = "000000000000"
 REGION = "us-east-1"
 
@@ -64,11 +64,9 @@ CANDIDATES = [
 ]
 
 
-def _java_pattern(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern, re.DOTALL)
-    except re.error:
-        return None
+def _java_pattern(pattern: str) -> Any:
+    # The gateway's own reading of a model pattern (Java's semantics).
+    return validation.compiled(pattern)
 
 
 def string_ok(shape: Shape, value: str) -> bool:

@@ -52,7 +52,7 @@ def test_every_operation_has_a_handler() -> None:
 
 @pytest.fixture(scope="module")
 def coverage_client(cluster: Any) -> Any:
-    return lambda_client(cluster.endpoint, access_key=ACCOUNT)
+    return lambda_client(cluster.endpoint, access_key=ACCOUNT, shipped_model=True)
 
 
 def _ensure_function(client: Any) -> None:

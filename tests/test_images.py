@@ -19,7 +19,6 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
-import botocore.loaders
 import docker
 import docker.errors
 import pytest
@@ -34,6 +33,8 @@ from lambdafleet.worker.images import (
     local_image,
     supported_runtimes,
 )
+
+from lambdafleet.service_model import service_json
 
 # --------------------------------------------------------------------------
 # LAMBDA_RUNTIME_IMAGE_MAPPING and the defaults
@@ -99,9 +100,8 @@ def test_bad_mappings_are_rejected_at_construction(raw: str) -> None:
         make_resolver(raw, FakeClient())
 
 
-def test_known_runtimes_are_botocore_runtimes() -> None:
-    model = botocore.loaders.Loader().load_service_model("lambda", "service-2")
-    botocore_runtimes = set(model["shapes"]["Runtime"]["enum"])
+def test_known_runtimes_are_model_runtimes() -> None:
+    botocore_runtimes = set(service_json()["shapes"]["Runtime"]["enum"])
     assert supported_runtimes() <= botocore_runtimes
     assert {"python3.11", "nodejs20.x", "provided.al2023", "java21"} <= supported_runtimes()
     assert buildable_runtimes() == {

@@ -151,8 +151,9 @@ def sample_input(op: OperationModel, required_only: bool) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
-def test_the_model_has_85_operations() -> None:
-    assert len(ALL_OPERATIONS) == 85
+def test_the_model_has_91_operations() -> None:
+    # The shipped model (botocore 1.44.x); an update changes this on purpose.
+    assert len(ALL_OPERATIONS) == 91
 
 
 def test_the_model_uses_only_the_bindings_parse_request_knows() -> None:

@@ -653,9 +653,11 @@ def test_nested_required_member_has_a_dotted_path() -> None:
          "constraint: Member must satisfy enum value set: [Active, PassThrough]"),
         ({"EphemeralStorage": {"Size": 100}}, "Value '100' at 'ephemeralStorage.size' failed to "
          "satisfy constraint: Member must have value greater than or equal to 512"),
+        # Java's toString prints every member, S3FilesConfig (new in 2026) too.
         ({"FileSystemConfigs": [{"Arn": "x", "LocalMountPath": "/mnt/a"}] * 2},
-         "Value '[FileSystemConfig(arn=x, localMountPath=/mnt/a), FileSystemConfig(arn=x, "
-         "localMountPath=/mnt/a)]' at 'fileSystemConfigs' failed to satisfy constraint: "
+         "Value '[FileSystemConfig(arn=x, localMountPath=/mnt/a, s3FilesConfig=null), "
+         "FileSystemConfig(arn=x, localMountPath=/mnt/a, s3FilesConfig=null)]' at "
+         "'fileSystemConfigs' failed to satisfy constraint: "
          "Member must have length less than or equal to 1"),
     ],
 )  # fmt: skip

@@ -18,6 +18,7 @@ from . import (  # noqa: F401
     invoke_variants,
     layers,
     permissions,
+    resource_policies,
     tagging,
     urls,
     versions,

@@ -97,3 +97,24 @@ async def list_by_function(
     # The function (and version or alias) must exist; it has no executions.
     resolve(api_.store, caller.scope, request.function_name, request.qualifier or None)
     return api.ListDurableExecutionsByFunctionResponse()
+
+
+@operation("PauseDurableExecution")
+async def pause_execution(
+    api_: Api, caller: Caller, request: api.PauseDurableExecutionRequest
+) -> api.PauseDurableExecutionResponse:
+    raise execution_not_found(request.durable_execution_arn)
+
+
+@operation("ResumeDurableExecution")
+async def resume_execution(
+    api_: Api, caller: Caller, request: api.ResumeDurableExecutionRequest
+) -> api.ResumeDurableExecutionResponse:
+    raise execution_not_found(request.durable_execution_arn)
+
+
+@operation("DeleteDurableExecution")
+async def delete_execution(
+    api_: Api, caller: Caller, request: api.DeleteDurableExecutionRequest
+) -> api.DeleteDurableExecutionResponse:
+    raise execution_not_found(request.durable_execution_arn)

@@ -1,5 +1,6 @@
 """Resource-based policies of functions: AddPermission, GetPolicy,
-RemovePermission.
+RemovePermission (statement by statement; resource_policies.py writes the
+same policies whole).
 
 A policy belongs to $LATEST, a version or an alias (kind POLICY, id NAME or
 NAME:QUALIFIER, deleted with the function). Adding or removing a statement
@@ -143,7 +144,8 @@ def encode(statement: dict[str, Any]) -> str:
 
 
 def statement_ids(policy: state_pb2.Policy) -> list[str]:
-    return [json.loads(s)["Sid"] for s in policy.statements]
+    # A policy written whole (PutResourcePolicy) may have statements without one.
+    return [json.loads(s).get("Sid", "") for s in policy.statements]
 
 
 def check_new_sid(policy: state_pb2.Policy | None, sid: str) -> None:
@@ -156,7 +158,7 @@ def check_new_sid(policy: state_pb2.Policy | None, sid: str) -> None:
 
 def without(policy: state_pb2.Policy, sid: str) -> list[str]:
     """The statements left once `sid` is removed; AWS's error when absent."""
-    kept = [s for s in policy.statements if json.loads(s)["Sid"] != sid]
+    kept = [s for s in policy.statements if json.loads(s).get("Sid") != sid]
     if len(kept) == len(policy.statements):
         raise not_found(f"Statement {sid} is not found in resource policy.")
     return kept

@@ -147,6 +147,13 @@ async def run_operation(api: Api, name: str, caller: Caller, request: Message) -
     return response
 
 
+def _unexpected(name: str, exc: Exception) -> LambdaError:
+    """A handler's bug answered as AWS answers its own: ServiceException, the
+    traceback in our log (with the operation and request id), not the answer."""
+    log.error("api.unhandled", operation=name, error=repr(exc), exc_info=exc)
+    return service_error("An internal error occurred. The error was logged by lambdafleet.")
+
+
 def _unary(api: Api, name: str) -> Callable[[Message, Context], Awaitable[Message]]:
     async def handle(request: Message, context: Context) -> Message:
         caller = Caller.from_metadata(context.invocation_metadata())
@@ -154,6 +161,8 @@ def _unary(api: Api, name: str) -> Callable[[Message, Context], Awaitable[Messag
             response = await run_operation(api, name, caller, request)
         except LambdaError as exc:
             await abort(context, exc)
+        except Exception as exc:
+            await abort(context, _unexpected(name, exc))
         if caller.timing:
             context.set_trailing_metadata(
                 ((server_timing.METADATA_KEY, server_timing.format_entries(caller.timing)),)
@@ -175,6 +184,8 @@ def _stream(api: Api, name: str) -> Callable[[Message, Context], AsyncIterator[M
                 yield item
         except LambdaError as exc:
             await abort(context, exc)
+        except Exception as exc:
+            await abort(context, _unexpected(name, exc))
 
     return handle
 
