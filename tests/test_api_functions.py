@@ -712,21 +712,6 @@ def fake_s3() -> Iterator[str]:
         thread.join()
 
 
-def test_s3_fetch_through_botocore(fake_s3: str) -> None:
-    FakeS3.objects = {"app.zip": SECOND_ZIP}
-    settings = Settings(s3_endpoint=fake_s3)
-    assert asyncio.run(fetch_s3(settings, "code", "app.zip", None)) == SECOND_ZIP
-    test = "TestLambdaFunction::test_lambda_code_location_s3_errors"
-    for bucket, key, step in (
-        ("other", "app.zip", "create-error-wrong-bucket"),
-        ("code", "missing.zip", "create-error-wrong-key"),
-    ):
-        with pytest.raises(LambdaError) as err:
-            asyncio.run(fetch_s3(settings, bucket, key, None))
-        aws = recorded(test, step)["Error"]
-        assert (err.value.code, err.value.message) == (aws["Code"], aws["Message"])
-
-
 @pytest.fixture
 def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """A process with no AWS credentials anywhere botocore looks, as a control
@@ -746,6 +731,21 @@ def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_s3_fetch_through_botocore(fake_s3: str, no_aws_credentials: None) -> None:
+    FakeS3.objects = {"app.zip": SECOND_ZIP}
+    settings = Settings(s3_endpoint=fake_s3)
+    assert asyncio.run(fetch_s3(settings, "code", "app.zip", None)) == SECOND_ZIP
+    test = "TestLambdaFunction::test_lambda_code_location_s3_errors"
+    for bucket, key, step in (
+        ("other", "app.zip", "create-error-wrong-bucket"),
+        ("code", "missing.zip", "create-error-wrong-key"),
+    ):
+        with pytest.raises(LambdaError) as err:
+            asyncio.run(fetch_s3(settings, bucket, key, None))
+        aws = recorded(test, step)["Error"]
+        assert (err.value.code, err.value.message) == (aws["Code"], aws["Message"])
 
 
 def test_layer_and_function_code_from_s3_without_credentials(
