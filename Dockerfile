@@ -68,8 +68,9 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
          docker.io debootstrap debian-archive-keyring ca-certificates iproute2 procps \
     && rm -rf /var/lib/apt/lists/*
-# The runtime interface client's wheels, which the worker's own `pip download`
-# finds here instead of on the index (see scripts/worker-entrypoint.sh).
+# The wheels of the runtime interface client and boto3, which the worker's own
+# `pip download` finds here instead of on the index (see
+# scripts/worker-entrypoint.sh).
 COPY --from=wheels /wheels/runtime/ /wheels/runtime/
 COPY scripts/worker-entrypoint.sh /usr/local/bin/lambdafleet-worker-entrypoint
 # The inner daemon's images and containers: overlay2 cannot stack on the

@@ -45,3 +45,17 @@ def check_zip(data: bytes) -> None:
                 raise unreadable
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, NotImplementedError):
         raise unreadable from None
+
+
+def role_account(role_arn: str) -> str:
+    """The account of an IAM role ARN (arn:PARTITION:iam::ACCOUNT:role/NAME,
+    the only form the model's pattern lets through)."""
+    parts = role_arn.split(":")
+    return parts[4] if len(parts) > 4 else ""
+
+
+def check_role_account(role_arn: str, account_id: str) -> None:
+    """AWS passes a function (or a capacity provider) only a role of the
+    caller's own account; IAM refuses any other before anything is made."""
+    if role_account(role_arn) != account_id:
+        raise LambdaError("AccessDeniedException", "Cross-account pass role is not allowed.")

@@ -7,8 +7,8 @@
 #   2. a wheelhouse in ./wheelhouse, downloaded on this host (pip inside a
 #      container fails here): deps/ lambdafleet's dependencies for the base's
 #      CPython 3.11, dist/ the wheel of lambdafleet itself, runtime/ the
-#      runtime interface client's wheels that workers put into the python3.11
-#      and python3.13 runtime images they build;
+#      wheels of the runtime interface client and of boto3 that workers put
+#      into the python3.11 and python3.13 runtime images they build;
 #   3. `docker-compose build` from the project's Dockerfile with that base.
 #
 # Idempotent: an existing base image is kept (LAMBDAFLEET_REBUILD_BASE=1 makes
@@ -127,8 +127,9 @@ else
     install_folder deps "$deps_key"
 fi
 
-# The runtime interface client, exactly as a worker's own `pip download` asks
-# for it (worker/images.py), so that the worker finds it in this folder.
+# The runtime interface client and boto3, exactly as a worker's own `pip
+# download` asks for them (worker/images.py), so that the worker finds them in
+# this folder.
 requirements=$("$PYTHON" - <<'EOF'
 import importlib.util
 import sys
@@ -140,7 +141,7 @@ assert spec is not None and spec.loader is not None
 recipes = importlib.util.module_from_spec(spec)
 sys.modules["recipes"] = recipes
 spec.loader.exec_module(recipes)
-print(" ".join(recipes.RIC_REQUIREMENTS))
+print(" ".join(recipes.PYTHON_RUNTIME_REQUIREMENTS))
 EOF
 )
 runtime_versions="3.11 3.13"

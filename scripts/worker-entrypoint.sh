@@ -54,8 +54,8 @@ fi
 
 # pip inside a container may not reach the package index (TLS intercepted):
 # with a wheelhouse in the image, the worker's own `pip download` of the
-# runtime interface client (for the python runtime images it builds) finds
-# the wheels there instead.
+# runtime interface client and boto3 (for the python runtime images it
+# builds) finds the wheels there instead.
 if ls /wheels/runtime/*.whl >/dev/null 2>&1; then
     export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels/runtime
 fi

@@ -194,15 +194,23 @@ def handler(event, context):
 ROLE = "arn:aws:iam::000000000000:role/lambda-role"
 
 
+def role_of(account: str) -> str:
+    """A role of `account`: AWS gives a function only a role of its own account."""
+    return f"arn:aws:iam::{account}:role/lambda-role"
+
+
 def create_echo(client: Any, name: str, **extra: Any) -> dict[str, Any]:
-    response: dict[str, Any] = client.create_function(
-        FunctionName=name,
-        Runtime="python3.11",
-        Role=ROLE,
-        Handler="app.handler",
-        Code={"ZipFile": zip_bytes({"app.py": ECHO_HANDLER})},
+    """An Active echo function; `extra` may replace any member (Role: a
+    client of another account must name a role of its own)."""
+    request: dict[str, Any] = {
+        "FunctionName": name,
+        "Runtime": "python3.11",
+        "Role": ROLE,
+        "Handler": "app.handler",
+        "Code": {"ZipFile": zip_bytes({"app.py": ECHO_HANDLER})},
         **extra,
-    )
+    }
+    response: dict[str, Any] = client.create_function(**request)
     client.get_waiter("function_active_v2").wait(
         FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
     )

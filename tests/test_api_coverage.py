@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from botocore import xform_name
 from botocore.exceptions import ClientError
-from cluster import create_echo, lambda_client
+from cluster import create_echo, lambda_client, role_of
 from lambdafleet.control_plane.api.registry import HANDLERS
 from model_inputs import MODEL, valid_input
 
@@ -61,7 +61,7 @@ def _ensure_function(client: Any) -> None:
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
-        create_echo(client, FUNCTION)
+        create_echo(client, FUNCTION, Role=role_of(ACCOUNT))
 
 
 @pytest.mark.parametrize("operation", ALL_OPERATIONS)

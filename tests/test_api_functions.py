@@ -26,6 +26,7 @@ from lambdafleet.control_plane.api.function_code import fetch_s3
 from lambdafleet.control_plane.api.registry import HANDLERS
 from lambdafleet.control_plane.api.resolve import load, save
 from lambdafleet.control_plane.store import CodeStore, ResourceStore, Scope
+from lambdafleet.control_plane.validation import check_role_account
 from lambdafleet.gateway import messages
 from lambdafleet.gateway.operations import SERVICE
 
@@ -208,6 +209,41 @@ def test_second_update_while_one_is_in_progress_is_refused(tmp_path: Path) -> No
     assert current is not None
     assert current.configuration.code_sha256 == code.code_sha256
     assert current.configuration.timeout == 3
+    api_.store.close()
+
+
+def test_create_with_publish_answers_the_unqualified_arn(tmp_path: Path) -> None:
+    """AWS answers $LATEST as created, numbered with the new version, under
+    the unqualified ARN (test_publish_version_on_create's create_response)."""
+    api_ = Api(
+        ResourceStore(tmp_path / "state.db"),
+        CodeStore(tmp_path / "code"),
+        HeldScheduler(),  # type: ignore[arg-type]
+        Settings(),
+    )
+    fn = fn_name()
+    created = run_handler(
+        api_,
+        "CreateFunction",
+        {
+            "FunctionName": fn,
+            "Runtime": "python3.12",
+            "Role": ROLE,
+            "Handler": "app.handler",
+            "Code": {"ZipFile": SECOND_ZIP},
+            "Publish": True,
+        },
+    )
+    assert (created.function_arn, created.version) == (f"{ARN}:function:{fn}", "1")
+    assert (created.state, created.state_reason_code) == ("Pending", "Creating")
+    assert not created.HasField("last_update_status")
+    record = load(api_.store, Scope(ACCOUNT, REGION), fn)
+    assert record is not None
+    # The RevisionId is $LATEST's; the version has one of its own.
+    assert created.revision_id == record.configuration.revision_id
+    version = run_handler(api_, "GetFunctionConfiguration", {"FunctionName": fn, "Qualifier": "1"})
+    assert version.function_arn == f"{ARN}:function:{fn}:1"
+    assert version.revision_id != created.revision_id
     api_.store.close()
 
 
@@ -557,6 +593,58 @@ def test_get_function_from_another_region(client: Any) -> None:
     )
 
 
+# -- roles ------------------------------------------------------------------------
+
+# AWS's answer (Lambda, 403 AccessDeniedException) when a function is given a
+# role of another account; not recorded, quoted in public reports of it.
+CROSS_ACCOUNT_ROLE = "Cross-account pass role is not allowed."
+
+
+def assert_cross_account_refused(r: dict[str, Any]) -> None:
+    assert status(r) == 403
+    assert r["Error"]["Code"] == "AccessDeniedException"
+    assert r["Error"]["Message"] == CROSS_ACCOUNT_ROLE
+
+
+def test_check_role_account() -> None:
+    check_role_account(ROLE, ACCOUNT)
+    check_role_account(f"arn:aws-us-gov:iam::{ACCOUNT}:role/path/r", ACCOUNT)
+    with pytest.raises(LambdaError) as err:
+        check_role_account("arn:aws:iam::123456789012:role/lambda-role", ACCOUNT)
+    assert (err.value.code, err.value.message) == ("AccessDeniedException", CROSS_ACCOUNT_ROLE)
+
+
+def test_a_role_of_another_account_is_refused(client: Any) -> None:
+    other = "arn:aws:iam::123456789012:role/lambda-role"
+    fn = fn_name()
+    r = error_of(
+        client.create_function,
+        FunctionName=fn,
+        Runtime="python3.12",
+        Role=other,
+        Handler="app.handler",
+        Code={"ZipFile": SECOND_ZIP},
+    )
+    assert_cross_account_refused(r)
+    r = error_of(client.get_function, FunctionName=fn)
+    assert r["Error"]["Code"] == "ResourceNotFoundException"
+
+    create_echo(client, fn)
+    r = error_of(client.update_function_configuration, FunctionName=fn, Role=other)
+    assert_cross_account_refused(r)
+    config = client.get_function_configuration(FunctionName=fn)
+    assert (config["Role"], config["LastUpdateStatus"]) == (ROLE, "Successful")
+
+    # A capacity provider's operator role is passed to Lambda alike.
+    r = error_of(
+        client.create_capacity_provider,
+        CapacityProviderName=f"cp-{uuid.uuid4().hex[:8]}",
+        VpcConfig={"SubnetIds": ["subnet-0123456789abcdef0"], "SecurityGroupIds": ["sg-0123"]},
+        PermissionsConfig={"CapacityProviderOperatorRoleArn": other},
+    )
+    assert_cross_account_refused(r)
+
+
 # -- S3 ---------------------------------------------------------------------------
 
 
@@ -624,7 +712,28 @@ def fake_s3() -> Iterator[str]:
         thread.join()
 
 
-def test_s3_fetch_through_botocore(fake_s3: str) -> None:
+@pytest.fixture
+def no_aws_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A process with no AWS credentials anywhere botocore looks, as a control
+    plane beside an S3 emulator usually is (and no instance metadata lookup,
+    which would leave the machine)."""
+    for name in (
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def test_s3_fetch_through_botocore(fake_s3: str, no_aws_credentials: None) -> None:
     FakeS3.objects = {"app.zip": SECOND_ZIP}
     settings = Settings(s3_endpoint=fake_s3)
     assert asyncio.run(fetch_s3(settings, "code", "app.zip", None)) == SECOND_ZIP
@@ -637,3 +746,70 @@ def test_s3_fetch_through_botocore(fake_s3: str) -> None:
             asyncio.run(fetch_s3(settings, bucket, key, None))
         aws = recorded(test, step)["Error"]
         assert (err.value.code, err.value.message) == (aws["Code"], aws["Message"])
+
+
+def test_layer_and_function_code_from_s3_without_credentials(
+    fake_s3: str, no_aws_credentials: None, tmp_path: Path
+) -> None:
+    layer_zip = zip_bytes({"python/helper.py": "VALUE = 42\n"})
+    FakeS3.objects = {"app.zip": SECOND_ZIP, "layer.zip": layer_zip, "text.zip": b"not a zip"}
+    api_ = Api(
+        ResourceStore(tmp_path / "state.db"),
+        CodeStore(tmp_path / "code"),
+        HeldScheduler(),  # type: ignore[arg-type]
+        Settings(s3_endpoint=fake_s3),
+    )
+    try:
+        function = run_handler(
+            api_,
+            "CreateFunction",
+            {
+                "FunctionName": fn_name(),
+                "Runtime": "python3.12",
+                "Role": ROLE,
+                "Handler": "app.handler",
+                "Code": {"S3Bucket": "code", "S3Key": "app.zip"},
+            },
+        )
+        assert function.code_size == len(SECOND_ZIP)
+        # The layer's package comes through the same fetch.
+        layer = run_handler(
+            api_,
+            "PublishLayerVersion",
+            {"LayerName": "from-s3", "Content": {"S3Bucket": "code", "S3Key": "layer.zip"}},
+        )
+        assert layer.version == 1
+        assert layer.content.code_size == len(layer_zip)
+        assert api_.code.path(layer.content.code_sha256).read_bytes() == layer_zip
+        # ... with the same errors as a function's code.
+        for bucket, key, step in (
+            ("other", "layer.zip", "create-error-wrong-bucket"),
+            ("code", "missing.zip", "create-error-wrong-key"),
+        ):
+            with pytest.raises(LambdaError) as err:
+                run_handler(
+                    api_,
+                    "PublishLayerVersion",
+                    {"LayerName": "from-s3", "Content": {"S3Bucket": bucket, "S3Key": key}},
+                )
+            aws = recorded("TestLambdaFunction::test_lambda_code_location_s3_errors", step)
+            assert (err.value.code, err.value.message) == (
+                aws["Error"]["Code"],
+                aws["Error"]["Message"],
+            )
+        # A package that is not a zip is refused at publish, as for a function.
+        with pytest.raises(LambdaError) as err:
+            run_handler(
+                api_,
+                "PublishLayerVersion",
+                {"LayerName": "from-s3", "Content": {"S3Bucket": "code", "S3Key": "text.zip"}},
+            )
+        aws = recorded("TestLambdaFunction::test_create_lambda_exceptions", "invalid_zip_exc")
+        assert (err.value.code, err.value.message) == (
+            aws["Error"]["Code"],
+            aws["Error"]["Message"],
+        )
+        listed = run_handler(api_, "ListLayerVersions", {"LayerName": "from-s3"})
+        assert [v.version for v in listed.layer_versions] == [1]
+    finally:
+        api_.store.close()

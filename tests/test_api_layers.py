@@ -222,6 +222,19 @@ def test_unlisted_compatibilities_are_left_out(client: Any) -> None:
     )
 
 
+def test_a_layer_that_is_not_a_zip_is_refused_at_publish(client: Any) -> None:
+    """Nothing is recorded for layers; AWS answers a function's package that
+    will not unzip so (test_create_lambda_exceptions), and its layers alike."""
+    name = new_name()
+    r = error_of(client.publish_layer_version, LayerName=name, Content={"ZipFile": b"not a zip"})
+    assert status(r) == 400
+    assert r["Error"]["Code"] == "InvalidParameterValueException"
+    assert r["Error"]["Message"] == (
+        "Could not unzip uploaded file. Please check your file, then try to upload again."
+    )
+    assert client.list_layer_versions(LayerName=name)["LayerVersions"] == []
+
+
 # AWS published layers for runtimes it no longer accepts for functions
 # (python3.7, java8, go1.x, provided...), yet printed only the 25 supported
 # ones when one was unknown (test_layer_exceptions); gateway/validation.py

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import botocore.awsrequest
 import botocore.serialize
 import pytest
-from cluster import create_echo, lambda_client
+from cluster import create_echo, lambda_client, role_of
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from model_inputs import MODEL, input_strategy, valid_input
@@ -82,7 +82,7 @@ def assert_aws_shaped(status: int, headers: dict[str, str], body: bytes, what: s
 def guard(cluster: Any) -> Any:
     """A function whose stored state every rejected call must leave alone."""
     client = lambda_client(cluster.endpoint, access_key=ACCOUNT)
-    create_echo(client, GUARD, Tags={"keep": "me"})
+    create_echo(client, GUARD, Role=role_of(ACCOUNT), Tags={"keep": "me"})
     return client
 
 

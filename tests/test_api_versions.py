@@ -269,12 +269,49 @@ def test_publish_guards(client: Any) -> None:
 
 
 def test_publish_version_on_create(client: Any) -> None:
-    name = new_function(client, Publish=True)
+    test = "TestLambdaVersions::test_publish_version_on_create"
+    name = f"ver-{uuid.uuid4().hex[:10]}"
+    created = client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": zip_bytes({"app.py": CODE.format(tag="one")})},
+        Environment=ENV,
+        Publish=True,
+    )
+    # AWS answers $LATEST being created under the unqualified ARN, numbered
+    # with the new version: a client reusing that ARN acts on the function.
+    assert (created["FunctionArn"], created["Version"]) == (f"{ARN}:{name}", "1")
+    assert (created["State"], created["StateReasonCode"]) == ("Pending", "Creating")
+    assert created["StateReason"] == "The function is being created."
+    # The recorded function had no Environment; ours has.
+    assert_shape(created, test, "create_response", frozenset({"Environment"}))
+    client.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 600}
+    )
+    function = client.get_function(FunctionName=name)["Configuration"]
+    assert (function["FunctionArn"], function["Version"]) == (f"{ARN}:{name}", "$LATEST")
+    # Every step moved on from the answer's RevisionId (recorded uuid:1, 2, 3).
+    assert function["RevisionId"] != created["RevisionId"]
     version = client.get_function(FunctionName=name, Qualifier="1")
     assert version["Configuration"]["State"] == "Active"
     assert version["Configuration"]["FunctionArn"] == f"{ARN}:{name}:1"
+    assert version["Configuration"]["RevisionId"] not in (
+        created["RevisionId"],
+        function["RevisionId"],
+    )
     latest = client.get_function(FunctionName=name, Qualifier="$LATEST")
     assert latest["Configuration"]["FunctionArn"] == f"{ARN}:{name}:$LATEST"
+    listed_first = client.list_versions_by_function(FunctionName=name)
+    assert [v["FunctionArn"] for v in listed_first["Versions"]] == [
+        f"{ARN}:{name}:$LATEST",
+        f"{ARN}:{name}:1",
+    ]
+    aws_versions = recorded(test, "list_versions_result")["Versions"]
+    assert len(listed_first["Versions"]) == len(aws_versions)
+    for ours, aws in zip(listed_first["Versions"], aws_versions, strict=True):
+        assert _members({k: v for k, v in ours.items() if k != "Environment"}) == _members(aws)
     again = client.publish_version(FunctionName=name, Description="Repeated")
     assert (again["Version"], again["RevisionId"]) == (
         "1",

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cluster import ROLE, lambda_client, zip_bytes
+from cluster import ROLE, lambda_client, role_of, zip_bytes
 from conftest import UpCluster
 
 PRINTER = """
@@ -237,11 +237,13 @@ def test_logs_of_other_regions_and_accounts_are_separate(cluster: UpCluster) -> 
         "region=us-west-2": lambda_client(cluster.endpoint, "us-west-2"),
         "account=111111111111": lambda_client(cluster.endpoint, access_key="111111111111"),
     }
-    for client in places.values():
+    # Each account passes a role of its own (AWS refuses another's).
+    roles = {"account=111111111111": role_of("111111111111")}
+    for query, client in places.items():
         client.create_function(
             FunctionName=name,
             Runtime="python3.11",
-            Role=ROLE,
+            Role=roles.get(query, ROLE),
             Handler="app.handler",
             Code={"ZipFile": zip_bytes({"app.py": PRINTER})},
         )

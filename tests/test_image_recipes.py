@@ -121,6 +121,18 @@ def test_python_images_compile_their_runtime_and_name_their_interpreter() -> Non
     assert all(req.count("==") == 1 for req in RECIPES["python3.13"].requirements)
 
 
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.13"])
+def test_python_images_carry_a_pinned_boto3_and_rebuild_for_it(runtime: str) -> None:
+    recipe = RECIPES[runtime]
+    pins = dict(req.split("==") for req in recipe.requirements)
+    assert pins["boto3"] == pins["botocore"] == "1.44.8"
+    # Every dependency pinned: the wheelhouse resolves without an index.
+    assert {"jmespath", "s3transfer", "python-dateutil", "six", "urllib3"} <= set(pins)
+    # An image built before boto3 joined the recipe is stale.
+    without = replace(recipe, requirements=image_recipes.RIC_REQUIREMENTS)
+    assert fingerprint(without, "amd64") != fingerprint(recipe, "amd64")
+
+
 def test_provided_images_run_the_functions_bootstrap_with_bash_as_sh() -> None:
     files = layer_files("provided.al2023")
     assert files["usr/bin/sh"].issym() and files["usr/bin/sh"].linkname == "bash"

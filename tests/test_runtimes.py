@@ -20,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster import ROLE, environments, fleet_status
+from cluster import ROLE, environments, fleet_status, zip_bytes
 from conftest import UpCluster
+from lambdafleet.worker.image_recipes import BOTO3_REQUIREMENTS
 
 FUNCTIONS = Path(__file__).parent / "functions"
 RECORDED = json.loads(
@@ -227,6 +228,49 @@ def test_introspection(functions: Functions, runtime: str) -> None:
     assert response["StatusCode"] == 200 and "FunctionError" not in response, payload
     if language != "provided":
         assert payload["ctx"]["invoked_function_arn"] == qualified
+
+
+@pytest.mark.parametrize("runtime", ["python3.11", "python3.13"])
+def test_python_functions_import_the_runtimes_boto3_unless_they_bundle_one(
+    functions: Functions, runtime: str
+) -> None:
+    pinned = dict(req.split("==") for req in BOTO3_REQUIREMENTS)
+    config = functions.create(runtime, "handler.sdk_versions", "python")
+    response, payload = functions.invoke(config["FunctionName"], {})
+    assert response["StatusCode"] == 200 and "FunctionError" not in response, payload
+    assert (payload["boto3"], payload["botocore"]) == (pinned["boto3"], pinned["botocore"])
+    assert payload["boto3_file"].startswith("/var/runtime/boto3/")
+    assert payload["botocore_file"].startswith("/var/runtime/botocore/")
+    # The SDK's data files came along: a client can be made.
+    assert payload["service"] == "lambda"
+
+    # /var/task comes before /var/runtime on sys.path, as on AWS: the
+    # function's own boto3 is the one imported.
+    name = f"rt-bundled-{uuid.uuid4().hex[:8]}"
+    functions.names.append(name)
+    functions.client.create_function(
+        FunctionName=name,
+        Runtime=runtime,
+        Role=ROLE,
+        Handler="app.handler",
+        Code={
+            "ZipFile": zip_bytes(
+                {
+                    "boto3/__init__.py": '__version__ = "0.0.bundled"\n',
+                    "app.py": (
+                        "import boto3\n\n\ndef handler(event, context):\n"
+                        "    return {'boto3': boto3.__version__, 'file': boto3.__file__}\n"
+                    ),
+                }
+            )
+        },
+    )
+    functions.client.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    response, payload = functions.invoke(name, {})
+    assert response["StatusCode"] == 200 and "FunctionError" not in response, payload
+    assert payload == {"boto3": "0.0.bundled", "file": "/var/task/boto3/__init__.py"}
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)

@@ -8,7 +8,7 @@ Every image keeps the layout of AWS's ``public.ecr.aws/lambda`` images: the
 ENTRYPOINT ``/lambda-entrypoint.sh`` takes the handler as its only argument and
 runs ``/var/runtime/bootstrap``; code lives in ``/var/task``, layers in
 ``/opt``. Only languages Debian itself ships are built: Python from bookworm
-(3.11) and trixie (3.13) with AWS's awslambdaric, Node.js from bookworm (18)
+(3.11) and trixie (3.13) with AWS's awslambdaric and boto3, Node.js from bookworm (18)
 and trixie (20) with our own runtime client (runtime_image/node-runtime.mjs:
 AWS's needs a native build), and the OS-only ``provided.*`` runtimes, whose
 function brings its own ``bootstrap``.
@@ -100,6 +100,24 @@ def execution_env(runtime: str) -> str | None:
 # behaviour stay the same between builds; simplejson and snapshot-restore-py
 # are awslambdaric's dependencies. All three have cp311 and cp313 wheels.
 RIC_REQUIREMENTS = ("awslambdaric==4.2.2", "simplejson==4.3.0", "snapshot-restore-py==1.0.0")
+# The AWS SDK that AWS's Python runtimes carry in /var/runtime, so a handler
+# can `import boto3` without bundling it; a boto3 the function bundles in
+# /var/task (or a layer's in /opt/python) comes first on sys.path and wins,
+# as on AWS. Every dependency is pinned too (pure Python, py3-none-any), so
+# that `pip download` resolves the same set from a wheelhouse with no index;
+# urllib3 2.8.0 needs Python >= 3.10, which both images have.
+BOTO3_REQUIREMENTS = (
+    "boto3==1.44.8",
+    "botocore==1.44.8",
+    "jmespath==1.1.0",
+    "s3transfer==0.19.3",
+    "python-dateutil==2.9.0.post0",
+    "six==1.17.0",
+    "urllib3==2.8.0",
+)
+# What a Python image unpacks into /var/runtime (scripts/offline-images.sh
+# downloads the same list into the compose wheelhouse).
+PYTHON_RUNTIME_REQUIREMENTS = RIC_REQUIREMENTS + BOTO3_REQUIREMENTS
 
 _ENTRYPOINT = ("lambda-entrypoint.sh", "lambda-entrypoint.sh", 0o755)
 
@@ -133,7 +151,7 @@ def _python_recipe(version: str, suite: str) -> BuildRecipe:
         packages=("python3", "ca-certificates", "libstdc++6", "tzdata"),
         language="python",
         python_version=version,
-        requirements=RIC_REQUIREMENTS,
+        requirements=PYTHON_RUNTIME_REQUIREMENTS,
         files=_PYTHON_FILES,
         env=env,
     )

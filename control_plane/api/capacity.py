@@ -14,7 +14,7 @@ from lambdafleet.api.v1 import lambda_pb2 as api
 from lambdafleet.errors import LambdaError, conflict, not_found
 from lambdafleet.state.v1 import state_pb2
 
-from .. import lifecycle
+from .. import lifecycle, validation
 from ..store import Scope
 from . import kinds
 from .registry import Api, Caller, operation
@@ -101,6 +101,12 @@ async def create(
     api_: Api, caller: Caller, request: api.CreateCapacityProviderRequest
 ) -> api.CreateCapacityProviderResponse:
     scope = caller.scope
+    permissions = request.permissions_config
+    if permissions.HasField("capacity_provider_operator_role_arn"):
+        # The operator role is passed to Lambda as a function's role is.
+        validation.check_role_account(
+            permissions.capacity_provider_operator_role_arn, scope.account_id
+        )
     provider = new_provider(scope, request)
     name = request.capacity_provider_name
     with api_.store.transaction():

@@ -125,8 +125,11 @@ def apply_settings(
 def apply_attachments(
     api_: Api, scope: Scope, config: api.FunctionConfiguration, request: Any, given: set[str]
 ) -> None:
-    """The members AWS checks against other resources or limits: environment
-    size, layer versions, VPC (CreateFunction and UpdateFunctionConfiguration)."""
+    """The members AWS checks against other resources or limits: the role's
+    account, environment size, layer versions, VPC (CreateFunction and
+    UpdateFunctionConfiguration)."""
+    if "Role" in given:
+        validation.check_role_account(request.role, scope.account_id)
     if "Environment" in given:
         function_code.check_environment(request.environment.variables)
     if "Layers" in given:
@@ -277,11 +280,14 @@ async def create_function(
     with api_.store.transaction():
         save(api_.store, scope, record)
         if request.publish:
-            # The answer is the new version, still being created (recorded).
+            # The answer is $LATEST as created, numbered with the new version
+            # but under the unqualified ARN (recorded create_response of
+            # test_publish_version_on_create): a client that reuses that ARN
+            # acts on the function, not on version 1.
             version = publish_version(api_, scope, record)
             answer = api.FunctionConfiguration()
             answer.CopyFrom(config)
-            answer.version, answer.function_arn = version.version, version.function_arn
+            answer.version = version.version
             save(api_.store, scope, record)
     log.info("function.created", function=name, runtime=config.runtime)
     api_.scheduler.activate(scope, name)

@@ -24,8 +24,9 @@ from lambdafleet.api.v1 import lambda_pb2 as api
 from lambdafleet.errors import LambdaError, invalid_parameter, not_found
 from lambdafleet.state.v1 import state_pb2
 
-from .. import lifecycle
+from .. import lifecycle, validation
 from ..store import Scope
+from . import function_code
 from .kinds import LAYER, LAYER_POLICY, LAYER_VERSION, numbered
 from .paging import decode_marker as unmarker
 from .paging import encode_marker as marker
@@ -132,40 +133,6 @@ def _versions(api_: Api, scope: Scope, name: str) -> list[api.GetLayerVersionRes
     return [v for _, v in reversed(rows)]
 
 
-async def _s3_content(api_: Api, content: api.LayerVersionContentInput) -> bytes:
-    """The package at Content.S3Bucket/S3Key, from the configured S3 endpoint."""
-    endpoint = api_.settings.s3_endpoint
-    if not endpoint:
-        raise invalid_parameter(
-            f"Error occurred while GetObject. S3 Error Code: NoSuchBucket. S3 Error Message: "
-            f"The specified bucket does not exist (lambdafleet has no S3 endpoint configured "
-            f"to fetch s3://{content.s3_bucket}/{content.s3_key})"
-        )
-
-    def fetch() -> bytes:
-        import botocore.session  # only needed when S3 content is used
-
-        client = botocore.session.get_session().create_client(
-            "s3", endpoint_url=endpoint, region_name="us-east-1"
-        )
-        try:
-            extra = {"VersionId": content.s3_object_version} if content.s3_object_version else {}
-            body: bytes = client.get_object(Bucket=content.s3_bucket, Key=content.s3_key, **extra)[
-                "Body"
-            ].read()
-            return body
-        except client.exceptions.ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise invalid_parameter(
-                "Error occurred while GetObject. S3 Error Code: "
-                f"{error.get('Code')}. S3 Error Message: {error.get('Message')}"
-            ) from None
-        finally:
-            client.close()
-
-    return await asyncio.to_thread(fetch)
-
-
 @operation("PublishLayerVersion")
 async def publish_layer_version(
     api_: Api, caller: Caller, request: api.PublishLayerVersionRequest
@@ -176,11 +143,17 @@ async def publish_layer_version(
     if content.HasField("zip_file"):
         data = content.zip_file
     elif content.s3_bucket and content.s3_key:
-        data = await _s3_content(api_, content)
+        # The same S3 fetch as a function's code, with the same errors.
+        data = await function_code.fetch_s3(
+            api_.settings, content.s3_bucket, content.s3_key, content.s3_object_version or None
+        )
     else:
         raise invalid_parameter(
             "Please provide a source for layer code (ZipFile, or S3Bucket and S3Key)."
         )
+    # Checked as a function's zip is: a layer that cannot be unpacked would
+    # otherwise fail every function that uses it, at each invocation.
+    validation.check_zip(data)
     sha = await asyncio.to_thread(api_.code.put, data)
     with api_.store.transaction():
         layer = api_.store.get(scope, LAYER, name, state_pb2.LayerRecord) or state_pb2.LayerRecord()

@@ -37,3 +37,18 @@ def introspect(event, context):
 
 def fail(event, context):
     raise Exception(f"Failed: {event['error_msg']}")
+
+
+def sdk_versions(event, context):
+    # Imported here, not at the top: the other handlers must not need boto3.
+    import boto3
+    import botocore
+
+    client = boto3.client("lambda", region_name="us-east-1")
+    return {
+        "boto3": boto3.__version__,
+        "botocore": botocore.__version__,
+        "boto3_file": boto3.__file__,
+        "botocore_file": botocore.__file__,
+        "service": client.meta.service_model.service_name,
+    }
