@@ -92,6 +92,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
             session.on_invoke_chunk(message.invoke_chunk)
         elif kind == "prepare_result":
             session.on_prepare_result(message.prepare_result)
+        elif kind == "prepare_progress":
+            session.on_prepare_progress(message.prepare_progress)
         elif kind == "provision_report":
             session.on_provision_report(message.provision_report)
         elif kind == "drain":

@@ -61,6 +61,21 @@ def update_started(config: Config) -> Config:
     return out
 
 
+def image_in_preparation(config: Config, worker_id: str, step: str) -> Config | None:
+    """A Pending function's reason while a worker pulls or builds its
+    runtime's image (the first of a runtime can take minutes), or None when
+    the function is not Pending. The RevisionId stays: nothing the caller
+    set has changed, and activation tells changes by it."""
+    if config.state != PENDING:
+        return None
+    out = _copy(config)
+    out.state_reason = (
+        f"The runtime image for {config.runtime} is being built on worker {worker_id} "
+        f"(the first function of a runtime waits for it): {step}"
+    )
+    return out
+
+
 def activated(config: Config) -> Config:
     """Creation or an update finished: the function runs the new settings."""
     out = _copy(config)

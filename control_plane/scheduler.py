@@ -10,6 +10,7 @@ for one to free up, fairly, in arrival order.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 import uuid
@@ -166,8 +167,10 @@ class Scheduler:
             # (a check here would fail functions whose registry a worker
             # reaches only later).
             if config.package_type != "Image":
+                on_progress = functools.partial(self._image_progress, scope, name, revision)
                 results = await asyncio.gather(
-                    *(w.prepare(config.runtime) for w in workers), return_exceptions=True
+                    *(w.prepare(config.runtime, on_progress=on_progress) for w in workers),
+                    return_exceptions=True,
                 )
                 errors = [r.error_message for r in results if isinstance(r, apb.PrepareResult)]
                 ok = any(isinstance(r, apb.PrepareResult) and r.ok for r in results)
@@ -193,6 +196,20 @@ class Scheduler:
             self.store.put(scope, "function", name, current, function=name)
             self._settle_versions(scope, name, ok, errors)
             return
+
+    def _image_progress(
+        self, scope: Scope, name: str, revision: str, worker_id: str, step: str
+    ) -> None:
+        """A worker builds the runtime's image for a Pending function: its
+        StateReason says so (until it goes Active or Failed)."""
+        record = self._load(scope, name)
+        if record is None or record.configuration.revision_id != revision:
+            return
+        reason = lifecycle.image_in_preparation(record.configuration, worker_id, step)
+        if reason is None or reason.state_reason == record.configuration.state_reason:
+            return
+        record.configuration.CopyFrom(reason)
+        self.store.put(scope, "function", name, record, function=name)
 
     def _settle_versions(self, scope: Scope, name: str, ok: bool, errors: list[str]) -> None:
         """Versions published while $LATEST was being created or updated

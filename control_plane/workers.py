@@ -47,6 +47,8 @@ class WorkerSession:
         # Invocation id -> (answer, environment key, memory, provisioned).
         self._invocations: dict[str, tuple[asyncio.Future[apb.InvokeResult], str, int, bool]] = {}
         self._prepares: dict[str, asyncio.Future[apb.PrepareResult]] = {}
+        # Prepare id -> who hears of its image being pulled or built.
+        self._prepare_listeners: dict[str, Callable[[str, str], None]] = {}
         # Invocation id -> where its streamed response's chunks go.
         self._chunk_sinks: dict[str, Callable[[bytes], None]] = {}
         self._ids = itertools.count()
@@ -158,12 +160,21 @@ class WorkerSession:
         if not future.done():
             future.set_result(result)
 
-    async def prepare(self, runtime: str, image_uri: str = "") -> apb.PrepareResult:
+    async def prepare(
+        self,
+        runtime: str,
+        image_uri: str = "",
+        on_progress: Callable[[str, str], None] | None = None,
+    ) -> apb.PrepareResult:
+        """Have the worker make `runtime` ready; `on_progress(worker_id,
+        step)` hears of it when that means pulling or building an image."""
         if self.closed:
             raise WorkerGone(self.worker_id)
         prepare_id = f"{self.worker_id}-{next(self._ids)}"
         future: asyncio.Future[apb.PrepareResult] = asyncio.get_running_loop().create_future()
         self._prepares[prepare_id] = future
+        if on_progress is not None:
+            self._prepare_listeners[prepare_id] = on_progress
         self.outbox.put_nowait(
             apb.ConnectResponse(
                 prepare=apb.PrepareAssignment(
@@ -175,6 +186,7 @@ class WorkerSession:
             return await future
         finally:
             self._prepares.pop(prepare_id, None)
+            self._prepare_listeners.pop(prepare_id, None)
 
     def provision(self, targets: list[apb.ProvisionTarget]) -> None:
         """Set the provisioned environments the worker keeps (all of them)."""
@@ -192,6 +204,11 @@ class WorkerSession:
         it so; work already sent is still answered."""
         self.draining = True
         self.outbox.put_nowait(apb.ConnectResponse(drain_ack=apb.DrainAck()))
+
+    def on_prepare_progress(self, progress: apb.PrepareProgress) -> None:
+        listener = self._prepare_listeners.get(progress.prepare_id)
+        if listener is not None:
+            listener(self.worker_id, progress.step)
 
     def on_prepare_result(self, result: apb.PrepareResult) -> None:
         future = self._prepares.get(result.prepare_id)

@@ -14,14 +14,15 @@ import grpc
 import structlog
 import tornado.iostream
 import tornado.web
-from google.protobuf import json_format
 
 from lambdafleet.errors import LambdaError, from_rpc_error
 from lambdafleet.functions.v1 import functions_pb2 as pb
 from lambdafleet.functions.v1 import functions_pb2_grpc
 
-from . import dashboard, operations, protocol, validation
+from . import dashboard, fleet_query, operations, protocol, validation
+from .fleet_json import as_dict
 from .fleet_logs import FleetLogsHandler
+from .http_input import UriLimit, query_values, request_path
 from .invocations import Invocations
 
 log = structlog.get_logger(__name__)
@@ -87,7 +88,7 @@ def identity(authorization: str, default_account: str) -> tuple[str, str]:
     return region, account
 
 
-class _Base(tornado.web.RequestHandler):
+class _Base(UriLimit):
     def initialize(self, settings: Settings) -> None:
         self.fleet = settings
 
@@ -108,6 +109,13 @@ class LambdaApiHandler(_Base):
     """Every Lambda API call: route by the service model, validate, call the
     control plane, answer in AWS's shape."""
 
+    def set_default_headers(self) -> None:
+        # Every answer of the Lambda API is JSON unless it says otherwise
+        # (InvokeWithResponseStream's event stream), Invoke's payload and
+        # the empty bodies of 202 and 204 included, as AWS labels them;
+        # Tornado's default would be text/html.
+        self.set_header("Content-Type", protocol.JSON_CONTENT_TYPE)
+
     async def _handle(self) -> None:
         request_id = str(uuid.uuid4())
         structlog.contextvars.clear_contextvars()
@@ -116,8 +124,9 @@ class LambdaApiHandler(_Base):
         self.set_header("x-amzn-RequestId", request_id)
         operation = "unknown"
         try:
-            query = {k: [v.decode() for v in vs] for k, vs in self.request.query_arguments.items()}
-            matched = protocol.match(self.request.method or "GET", self.request.path, query)
+            query = query_values(self.request.query_arguments)
+            path = request_path(self.request.path)
+            matched = protocol.match(self.request.method or "GET", path, query)
             if matched is None:
                 raise protocol.AwsError("UnknownOperationException", "Unknown operation")
             op, labels = matched
@@ -237,8 +246,21 @@ class LambdaApiHandler(_Base):
         await self._handle()
 
 
-class HealthHandler(_Base):
+class _FleetBase(_Base):
+    def no_query(self) -> bool:
+        """True when the request has no query parameters; else answered 400."""
+        try:
+            fleet_query.only(self.request.query_arguments, ())
+        except fleet_query.QueryError as exc:
+            self.send(400, {"Content-Type": "application/json"}, json.dumps(exc.body()).encode())
+            return False
+        return True
+
+
+class HealthHandler(_FleetBase):
     async def get(self) -> None:
+        if not self.no_query():
+            return
         try:
             status = await self.fleet.cluster.GetClusterStatus(
                 pb.GetClusterStatusRequest(), timeout=2
@@ -260,11 +282,13 @@ class HealthHandler(_Base):
         )
 
 
-class StatusHandler(_Base):
+class StatusHandler(_FleetBase):
     """The cluster as the control plane sees it: workers, their environments
     and the queue depth, as JSON (`lambdafleet status` and the dashboard)."""
 
     async def get(self) -> None:
+        if not self.no_query():
+            return
         try:
             status = await self.fleet.cluster.GetClusterStatus(
                 pb.GetClusterStatusRequest(), timeout=2
@@ -273,9 +297,7 @@ class StatusHandler(_Base):
             body = {"message": f"control plane unavailable: {exc.code().name}"}
             self.send(503, {"Content-Type": "application/json"}, json.dumps(body).encode())
             return
-        body = json_format.MessageToDict(
-            status, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-        )
+        body = as_dict(status)
         self.send(200, {"Content-Type": "application/json"}, json.dumps(body).encode())
 
 

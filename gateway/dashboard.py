@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 import tornado.web
-from google.protobuf import json_format
-from google.protobuf.message import Message
 from tornado.iostream import StreamClosedError
 
 from lambdafleet.functions.v1 import functions_pb2 as pb
+
+from . import fleet_query
+from .fleet_json import as_dict
+from .http_input import UriLimit
 
 if TYPE_CHECKING:
     from .app import Settings
@@ -31,13 +33,6 @@ EVENT_INTERVAL_S = 1.0
 # Recent invocations in a snapshot (the control plane keeps more).
 SNAPSHOT_RECENT = 50
 RPC_TIMEOUT_S = 2.0
-
-
-def as_dict(message: Message) -> dict[str, Any]:
-    """A response as JSON: proto field names, fields at their defaults too."""
-    return json_format.MessageToDict(
-        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
 
 
 async def snapshot(fleet: Settings) -> dict[str, Any]:
@@ -62,7 +57,7 @@ async def snapshot(fleet: Settings) -> dict[str, Any]:
     }
 
 
-class _Fleet(tornado.web.RequestHandler):
+class _Fleet(UriLimit):
     def initialize(self, settings: Settings) -> None:
         self.fleet = settings
 
@@ -70,6 +65,18 @@ class _Fleet(tornado.web.RequestHandler):
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
+
+    def bad_query(self, error: fleet_query.QueryError) -> None:
+        self.json(400, error.body())
+
+    def no_query(self) -> bool:
+        """True when the request has no query parameters; else answered 400."""
+        try:
+            fleet_query.only(self.request.query_arguments, ())
+        except fleet_query.QueryError as exc:
+            self.bad_query(exc)
+            return False
+        return True
 
     def unavailable(self, exc: grpc.aio.AioRpcError) -> None:
         self.json(503, {"message": f"control plane unavailable: {exc.code().name}"})
@@ -79,6 +86,8 @@ class MetricsHandler(_Fleet):
     """GET /_fleet/metrics: the control plane's metrics for Prometheus."""
 
     async def get(self) -> None:
+        if not self.no_query():
+            return
         try:
             response = await self.fleet.cluster.GetMetrics(
                 pb.GetMetricsRequest(), timeout=RPC_TIMEOUT_S
@@ -94,6 +103,8 @@ class FunctionsHandler(_Fleet):
     """GET /_fleet/functions: every function of every account and region."""
 
     async def get(self) -> None:
+        if not self.no_query():
+            return
         try:
             response = await self.fleet.cluster.ListFleetFunctions(
                 pb.ListFleetFunctionsRequest(), timeout=RPC_TIMEOUT_S
@@ -108,14 +119,15 @@ class InvocationsHandler(_Fleet):
     """GET /_fleet/invocations?limit=&function=: recent invocations, newest first."""
 
     async def get(self) -> None:
+        arguments = self.request.query_arguments
         try:
-            limit = int(self.get_query_argument("limit", "0"))
-        except ValueError:
-            self.json(400, {"message": "limit must be an integer"})
+            fleet_query.only(arguments, ("limit", "function"))
+            limit = fleet_query.integer(arguments, "limit", 0, 0, fleet_query.INT32_MAX)
+            function = fleet_query.text(arguments, "function")
+        except fleet_query.QueryError as exc:
+            self.bad_query(exc)
             return
-        request = pb.ListRecentInvocationsRequest(
-            limit=max(0, limit), function_name=self.get_query_argument("function", "")
-        )
+        request = pb.ListRecentInvocationsRequest(limit=limit, function_name=function)
         try:
             response = await self.fleet.cluster.ListRecentInvocations(
                 request, timeout=RPC_TIMEOUT_S
@@ -130,10 +142,12 @@ class StatsHandler(_Fleet):
     """GET /_fleet/stats?window=60: rate, latency percentiles and errors."""
 
     async def get(self) -> None:
+        arguments = self.request.query_arguments
         try:
-            window = int(self.get_query_argument("window", "60"))
-        except ValueError:
-            self.json(400, {"message": "window must be an integer"})
+            fleet_query.only(arguments, ("window",))
+            window = fleet_query.integer(arguments, "window", 60, 1, fleet_query.INT32_MAX)
+        except fleet_query.QueryError as exc:
+            self.bad_query(exc)
             return
         try:
             response = await self.fleet.cluster.GetInvocationStats(
@@ -141,7 +155,8 @@ class StatsHandler(_Fleet):
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                self.json(400, {"message": exc.details()})
+                # The control plane's bound on the window (it keeps so many seconds).
+                self.bad_query(fleet_query.QueryError("window", exc.details() or "out of range"))
             else:
                 self.unavailable(exc)
             return
@@ -161,6 +176,8 @@ class EventsHandler(_Fleet):
         self._gone.set()
 
     async def get(self) -> None:
+        if not self.no_query():
+            return
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         # A client that lost the stream reconnects after a second.
@@ -181,7 +198,7 @@ class EventsHandler(_Fleet):
                 pass
 
 
-class PageHandler(tornado.web.RequestHandler):
+class PageHandler(UriLimit):
     """GET /_fleet/: the dashboard's page."""
 
     def get(self) -> None:

@@ -22,10 +22,16 @@ import tornado.web
 
 from lambdafleet.functions.v1 import functions_pb2 as pb
 
+from . import fleet_query
+from .http_input import UriLimit
+
 if TYPE_CHECKING:
     from .app import Settings
 
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+# AWS's shapes of a region and an account id.
+_REGION = r"[a-z]{2}(-[a-z]+)+-\d"
+_ACCOUNT = r"\d{12}"
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
 
@@ -37,14 +43,24 @@ def parse_since(raw: str, now_ms: int) -> int:
     if not text:
         return 0
     if text.isdigit():
-        return int(text)
+        if len(text.lstrip("0")) > 19:  # beyond int64 (and Python's digit limit)
+            raise ValueError(f"{text} is out of range")
+        return _in_range(int(text))
     if re.fullmatch(rf"(?:{_RELATIVE.pattern}\s*)+", text):
         back = sum(float(n) * _UNIT_MS[unit] for n, unit in _RELATIVE.findall(text))
-        return max(0, now_ms - int(back))
+        # Further back than the epoch (an infinite float too) is all of it.
+        return int(now_ms - back) if back < now_ms else 0
     stamp = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     if stamp.tzinfo is None:
         stamp = stamp.replace(tzinfo=UTC)
-    return int(stamp.timestamp() * 1000)
+    return _in_range(int(stamp.timestamp() * 1000))
+
+
+def _in_range(ms: int) -> int:
+    # since_ms is an int64 field.
+    if not 0 <= ms < 2**63:
+        raise ValueError(f"{ms} is out of range")
+    return ms
 
 
 def event_json(event: pb.LogEvent) -> str:
@@ -58,11 +74,7 @@ def event_json(event: pb.LogEvent) -> str:
     )
 
 
-def _truthy(value: str) -> bool:
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
-class FleetLogsHandler(tornado.web.RequestHandler):
+class FleetLogsHandler(UriLimit):
     def initialize(self, settings: Settings) -> None:
         self.fleet = settings
         self._call: grpc.aio.UnaryStreamCall | None = None
@@ -79,15 +91,27 @@ class FleetLogsHandler(tornado.web.RequestHandler):
         region, account = identity(
             self.request.headers.get("Authorization", ""), self.fleet.account_id
         )
+        arguments = self.request.query_arguments
         try:
-            since = parse_since(self.get_query_argument("since", ""), int(time.time() * 1000))
-        except ValueError:
-            self._error(400, "since: expected Unix ms, an ISO-8601 time or a duration like 10m")
+            fleet_query.only(arguments, ("since", "follow", "region", "account"))
+            since_text = fleet_query.text(arguments, "since")
+            try:
+                since = parse_since(since_text, int(time.time() * 1000))
+            except (ValueError, OverflowError):
+                raise fleet_query.QueryError(
+                    "since", "expected Unix ms, an ISO-8601 time or a duration like 10m"
+                ) from None
+            follow = fleet_query.flag(arguments, "follow")
+            region = fleet_query.text(arguments, "region", pattern=_REGION) or region
+            account = fleet_query.text(arguments, "account", pattern=_ACCOUNT) or account
+        except fleet_query.QueryError as exc:
+            self.set_status(400)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps(exc.body()))
             return
-        follow = _truthy(self.get_query_argument("follow", ""))
         request = pb.TailFunctionLogsRequest(
-            account_id=self.get_query_argument("account", "") or account,
-            region=self.get_query_argument("region", "") or region,
+            account_id=account,
+            region=region,
             function_name=function_name,
             since_ms=since,
             follow=follow,

@@ -311,6 +311,18 @@ def _load_json(body: bytes, prefix: str = "") -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise _invalid_content(prefix + _json_syntax_detail(body)) from None
+    except ValueError:
+        # Well-formed, but a number of more digits than Python converts
+        # (4300); Jackson refuses long numbers too, in these words.
+        raise _invalid_content(prefix + _number_too_long_detail(body)) from None
+
+
+def _number_too_long_detail(body: bytes) -> str:
+    longest = max((len(m) for m in re.findall(rb"\d+", body)), default=0)
+    return (
+        f"Number value length ({longest}) exceeds the maximum allowed "
+        "(1000, from `StreamReadConstraints.getMaxNumberLength()`)"
+    )
 
 
 _JAVA_TYPES = {
@@ -345,6 +357,52 @@ def _type_mismatch(shape: Shape, value: Any, path: str) -> ProtocolError:
         f"Cannot deserialize value of type `{java}` from {_json_kind(value)} value"
         f" (through reference chain: {path})"
     )
+
+
+# Java's ranges for the model's integer (int) and long members: Jackson
+# refuses a number outside them, and the messages (and protobuf's int32 and
+# int64 fields behind the gateway) never see one.
+_JAVA_RANGES = {
+    "integer": ("int", -(2**31), 2**31 - 1),
+    "long": ("long", -(2**63), 2**63 - 1),
+}
+
+
+def _out_of_java_range(kind: str, number: int) -> str | None:
+    """Jackson's words for `number` outside the range of a Java `kind`, or None."""
+    java, low, high = _JAVA_RANGES[kind]
+    if low <= number <= high:
+        return None
+    return f"Numeric value ({number}) out of range of {java} ({low} - {high})"
+
+
+def _text_integer(text: str) -> int | None:
+    """The integer `text` spells, or None (Python refuses to convert more
+    than 4300 digits: ValueError, which no such number reaches)."""
+    if not re.fullmatch(r"[+-]?\d+", text.strip()):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
+
+
+def _json_integer(shape: Shape, value: Any, path: str) -> int:
+    """A JSON value of an integer or long member, coerced as Jackson does."""
+    if isinstance(value, bool):
+        raise _type_mismatch(shape, value, path)
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and (parsed := _text_integer(value)) is not None:
+        number = parsed
+    else:
+        raise _type_mismatch(shape, value, path)
+    overflow = _out_of_java_range(shape.type_name, number)
+    if overflow is not None:
+        raise _invalid_content(f"{overflow} (through reference chain: {path})")
+    return number
 
 
 def _parse_timestamp(text: str) -> datetime.datetime:
@@ -392,15 +450,7 @@ def _from_json(shape: Shape, value: Any, path: str) -> Any:
             return value if isinstance(value, str) else json.dumps(value)
         raise _type_mismatch(shape, value, path)
     if kind in ("integer", "long"):
-        if isinstance(value, bool):
-            raise _type_mismatch(shape, value, path)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        if isinstance(value, str) and re.fullmatch(r"[+-]?\d+", value.strip()):
-            return int(value)
-        raise _type_mismatch(shape, value, path)
+        return _json_integer(shape, value, path)
     if kind in ("double", "float"):
         if isinstance(value, bool):
             raise _type_mismatch(shape, value, path)
@@ -460,9 +510,11 @@ def _from_text(shape: Shape, member: str, text: str) -> Any:
     """A URI label, query or header string as the value of `shape`."""
     kind = shape.type_name
     if kind in ("integer", "long"):
-        if not re.fullmatch(r"[+-]?\d+", text.strip()):
+        # A number beyond the member's Java type does not convert either.
+        number = _text_integer(text)
+        if number is None or _out_of_java_range(kind, number):
             raise _conversion_error(shape, member, text)
-        return int(text)
+        return number
     if kind == "boolean":
         if text.lower() not in ("true", "false"):
             raise _conversion_error(shape, member, text)

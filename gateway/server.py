@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import structlog
 import tornado.httpserver
 import tornado.netutil
@@ -12,6 +14,12 @@ from .app import MAX_BODY_BYTES, Settings, make_app
 
 log = structlog.get_logger(__name__)
 
+# Tornado reads a request's head (request line and headers) up to a limit
+# and drops the connection without an answer beyond it. The limit is well
+# above what the gateway answers as a request (app.MAX_URI_BYTES), so that
+# a long path or query is read whole and answered 414 instead of reset.
+MAX_HEADER_BYTES = 4 * 1024 * 1024
+
 CHANNEL_OPTIONS = [
     ("grpc.max_receive_message_length", MAX_BODY_BYTES),
     ("grpc.max_send_message_length", MAX_BODY_BYTES),
@@ -21,6 +29,15 @@ CHANNEL_OPTIONS = [
     ("grpc.initial_reconnect_backoff_ms", 200),
     ("grpc.max_reconnect_backoff_ms", 2_000),
 ]
+
+
+class PortInUseError(Exception):
+    """The gateway's address is taken (another lambdafleet, LocalStack, ...)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            f"port {port} on {host} is in use; stop what holds it or choose another with --port"
+        )
 
 
 class Gateway:
@@ -42,9 +59,17 @@ class Gateway:
         self.channel = self.transport.channel(self.control_plane, CHANNEL_OPTIONS)
         settings = self.settings = Settings(self.channel, self.account_id)
         self.http = tornado.httpserver.HTTPServer(
-            make_app(settings), max_body_size=MAX_BODY_BYTES, idle_connection_timeout=600
+            make_app(settings),
+            max_body_size=MAX_BODY_BYTES,
+            max_header_size=MAX_HEADER_BYTES,
+            idle_connection_timeout=600,
         )
-        sockets = tornado.netutil.bind_sockets(self.port, self.host)
+        try:
+            sockets = tornado.netutil.bind_sockets(self.port, self.host)
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUseError(self.host, self.port) from None
         self.http.add_sockets(sockets)
         self.port = sockets[0].getsockname()[1]
         log.info(

@@ -365,6 +365,18 @@ def _status(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure(args.log_level)
+    try:
+        return _run(args)
+    except BrokenPipeError:
+        # Whoever read our output is gone (`lambdafleet status --json | head`):
+        # nothing more is worth saying. Python would report the failed flush of
+        # what is still buffered at exit, so stdout goes to /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "images":
         return _images_build(args)
     if args.command == "bench":
@@ -407,7 +419,14 @@ def main(argv: list[str] | None = None) -> int:
         "gateway": _gateway,
         "worker": _worker,
     }
-    asyncio.run(runners[args.command](args))
+    from .gateway.server import PortInUseError
+
+    try:
+        asyncio.run(runners[args.command](args))
+    except PortInUseError as exc:
+        # What was started is stopped by then (_serve); one line says why.
+        print(f"lambdafleet {args.command}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -46,6 +46,10 @@ from .loadstats import (
 DEFAULT_DURATION_S = 10.0
 
 
+class BenchStopped(Exception):
+    """An answer ended the run: every further invocation would get it too."""
+
+
 @dataclass(frozen=True)
 class Target:
     endpoint: str
@@ -104,6 +108,24 @@ def _credentials() -> Any:
 SIGNATURE_REUSE_S = 1.0
 
 
+def fatal_error(status: int, body: bytes, error_type: str) -> str | None:
+    """The error that ends a run at once, or None: a refusal no later
+    invocation of the same request can change (no such function, a bad
+    name or payload, no access), not a throttle (429), a function still
+    Pending (409) or a service error (5xx), which a run counts."""
+    if not 400 <= status < 500 or status in (409, 429):
+        return None
+    code = error_type.split(":", 1)[0] or f"HTTP {status}"
+    try:
+        document = json.loads(body)
+    except ValueError:
+        document = None
+    message = ""
+    if isinstance(document, dict):
+        message = str(document.get("message") or document.get("Message") or "")
+    return f"{code}: {message}" if message else code
+
+
 class Invoker:
     """Signs and sends one invocation at a time; share it between callers."""
 
@@ -120,6 +142,8 @@ class Invoker:
         if target.log_tail:
             self.headers["X-Amz-Log-Type"] = "Tail"
         self._signed: tuple[float, dict[str, str]] | None = None
+        # Set by the first answer that ends the run (fatal_error).
+        self.fatal: str | None = None
 
     def _signed_headers(self) -> dict[str, str]:
         # Every request is the same, and SigV4 signs time to the second: a
@@ -149,6 +173,7 @@ class Invoker:
                 if response.status >= 300:
                     kind = response.headers.get("x-amzn-ErrorType", "")
                     error = kind.split(":", 1)[0] or f"HTTP {response.status}"
+                    self.fatal = self.fatal or fatal_error(response.status, body, kind)
                 elif response.headers.get("X-Amz-Function-Error"):
                     error = function_error(body)
                 cold = _cold_start(response.headers)
@@ -192,6 +217,8 @@ async def run(
         if warmup:
             # As many at once as the run has, so its environments are up.
             await _closed_loop(invoker, [], time.perf_counter(), concurrency, warmup, None)
+            if invoker.fatal is not None:
+                raise BenchStopped(invoker.fatal)
         start = time.perf_counter()
         deadline = start + duration_s if duration_s is not None else None
         reporter = asyncio.create_task(_report(samples, start)) if progress else None
@@ -204,6 +231,8 @@ async def run(
             if reporter is not None:
                 reporter.cancel()
                 print(file=sys.stderr)
+        if invoker.fatal is not None:
+            raise BenchStopped(invoker.fatal)
         return samples, time.perf_counter() - start
 
 
@@ -219,8 +248,10 @@ async def _closed_loop(
 
     async def caller() -> None:
         nonlocal issued
-        while (count is None or issued < count) and (
-            deadline is None or time.perf_counter() < deadline
+        while (
+            invoker.fatal is None
+            and (count is None or issued < count)
+            and (deadline is None or time.perf_counter() < deadline)
         ):
             issued += 1
             t0 = time.perf_counter()
@@ -251,11 +282,16 @@ async def _open_loop(
             slots.release()
 
     for offset in send_times(rate, count):
+        if invoker.fatal is not None:
+            break
         due = start + offset
         delay = due - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         await slots.acquire()  # all in flight: the next waits, its latency grows
+        if invoker.fatal is not None:
+            slots.release()
+            break
         task = asyncio.create_task(one(due))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
@@ -285,17 +321,21 @@ def main(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"lambdafleet bench: {exc}", file=sys.stderr)
         return 2
-    samples, elapsed = asyncio.run(
-        run(
-            target,
-            concurrency=args.concurrency,
-            rate=args.rate,
-            count=args.count,
-            duration_s=duration,
-            warmup=args.warmup,
-            progress=sys.stderr.isatty(),
+    try:
+        samples, elapsed = asyncio.run(
+            run(
+                target,
+                concurrency=args.concurrency,
+                rate=args.rate,
+                count=args.count,
+                duration_s=duration,
+                warmup=args.warmup,
+                progress=sys.stderr.isatty(),
+            )
         )
-    )
+    except BenchStopped as exc:
+        print(f"lambdafleet bench: {exc}", file=sys.stderr)
+        return 1
     summary = summarise(samples, elapsed)
     summary.extra.update(
         {

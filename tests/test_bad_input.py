@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import socket
 import urllib.error
 import urllib.request
 import uuid
@@ -235,3 +237,126 @@ def test_oversized_bodies(cluster: Any, client: Any, existing: dict[str, Any]) -
     assert r["Error"]["Code"] == "RequestEntityTooLargeException"
     assert "huge" not in function_names(client)
     assert_unchanged(client, existing)
+
+
+# -- numbers beyond Java's int and long, long and non-ASCII request lines ----------------
+
+BEYOND_INT64 = "99999999999999999999"
+INT_RANGE = "out of range of int (-2147483648 - 2147483647)"
+CREATE_OVERFLOW = {
+    "FunctionName": "overflow",
+    "Runtime": "python3.11",
+    "Role": ROLE,
+    "Handler": "app.handler",
+    "Code": {"ZipFile": base64.b64encode(GOOD_ZIP).decode()},
+}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "document", "member"),
+    [
+        ("POST", "/2015-03-31/functions", CREATE_OVERFLOW, "Timeout"),
+        ("PUT", "/2015-03-31/functions/{fn}/configuration", {}, "Timeout"),
+        ("PUT", "/2017-10-31/functions/{fn}/concurrency", {}, "ReservedConcurrentExecutions"),
+        (
+            "PUT",
+            "/2019-09-30/functions/{fn}/provisioned-concurrency?Qualifier=1",
+            {},
+            "ProvisionedConcurrentExecutions",
+        ),
+    ],
+)
+def test_numbers_beyond_int_in_json_bodies(
+    cluster: Any,
+    client: Any,
+    existing: dict[str, Any],
+    method: str,
+    path: str,
+    document: dict[str, Any],
+    member: str,
+) -> None:
+    # The exact digits on the wire: json.dumps of a Python int would do,
+    # but says less about what is sent.
+    body = json.dumps({**document, member: 0}).replace(
+        f'"{member}": 0', f'"{member}": {BEYOND_INT64}'
+    )
+    target = path.format(fn=existing["FunctionName"])
+    status, headers, payload = raw(cluster.endpoint, method, target, body.encode())
+    assert status == 400, payload
+    assert headers["x-amzn-ErrorType"].split(":")[0] == "InvalidRequestContentException"
+    message = json.loads(payload)["message"]
+    assert message.startswith(
+        f"Could not parse request body into json: Numeric value ({BEYOND_INT64}) {INT_RANGE}"
+    )
+    assert f'["{member}"]' in message
+    assert "overflow" not in function_names(client)
+    assert_unchanged(client, existing)
+
+
+def test_numbers_beyond_int_in_query_strings(cluster: Any) -> None:
+    for query in (f"MaxItems={BEYOND_INT64}", "MaxItems=2147483648", "MaxItems=" + "9" * 5000):
+        status, headers, payload = raw(
+            cluster.endpoint, "GET", f"/2015-03-31/functions/?{query}", b""
+        )
+        assert status == 400, payload
+        assert headers["x-amzn-ErrorType"].split(":")[0] == "SerializationException"
+        assert (
+            "can not be converted to an Integer (at 'maxItems')" in json.loads(payload)["message"]
+        )
+
+
+def test_the_largest_int_is_not_refused_as_a_number(
+    cluster: Any, client: Any, existing: dict[str, Any]
+) -> None:
+    # In range for the wire: what answers is the account's limit.
+    r = error_of(
+        client.put_function_concurrency,
+        FunctionName=existing["FunctionName"],
+        ReservedConcurrentExecutions=2**31 - 1,
+    )
+    assert r["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert r["Error"]["Code"] == "InvalidParameterValueException"
+    assert_unchanged(client, existing)
+
+
+def request_line(endpoint: str, target: bytes) -> bytes:
+    """A GET of `target` exactly as given (raw bytes, any length), and the
+    whole answer; a connection reset raises."""
+    host, port = endpoint.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
+        sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/2015-03-31/functions/" + b"a" * 1_000_000 + b"/configuration",
+        b"/2015-03-31/functions/f/configuration?Qualifier=" + b"a" * 1_000_000,
+        b"/2015-03-31/functions/?Marker=" + b"a" * 1_000_000,
+        b"/_fleet/stats?window=" + b"1" * 1_000_000,
+    ],
+)
+def test_a_megabyte_long_request_line_is_answered_414(cluster: Any, target: bytes) -> None:
+    answer = request_line(cluster.endpoint, target)
+    assert answer.startswith(b"HTTP/1.1 414 "), answer[:200]
+
+
+def test_raw_utf8_in_a_path_is_echoed_intact(cluster: Any) -> None:
+    name = "fénctïon-中"
+    answer = request_line(cluster.endpoint, f"/2015-03-31/functions/{name}/configuration".encode())
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert b"x-amzn-errortype: validationexception" in head.lower()
+    message = json.loads(body.decode("utf-8"))["message"]
+    assert message.startswith(
+        f"1 validation error detected: Value '{name}' at 'functionName' failed to satisfy "
+        "constraint: Member must satisfy regular expression pattern: "
+    )
+    # A query value that is not UTF-8 at all fails validation too, not the request.
+    answer = request_line(cluster.endpoint, b"/2015-03-31/functions/f/configuration?Qualifier=%ff")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b"at 'qualifier' failed to satisfy constraint" in answer

@@ -6,12 +6,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from cluster import ROLE, zip_bytes
 from conftest import UpCluster
+
+from lambdafleet.loadgen import fatal_error
 
 FUNCTION = """
 def handler(event, context):
@@ -126,3 +129,34 @@ def test_an_open_loop_rate_for_a_duration(cluster: UpCluster) -> None:
 def test_a_bad_duration_is_refused(cluster: UpCluster) -> None:
     result = bench(cluster.endpoint, "any", "--duration", "soon")
     assert result.returncode == 2 and "not a duration" in result.stderr
+
+
+def test_a_missing_function_stops_the_run_at_once(cluster: UpCluster) -> None:
+    started = time.monotonic()
+    result = bench(cluster.endpoint, "no-such-function", "--duration", "60s", "--rate", "50")
+    assert time.monotonic() - started < 30
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "lambdafleet bench: ResourceNotFoundException: Function not found: "
+        "arn:aws:lambda:us-east-1:000000000000:function:no-such-function:$LATEST"
+    )
+    result = bench(cluster.endpoint, "no-such-function", "--count", "1000", "--warmup", "5")
+    assert result.returncode == 1
+    assert "ResourceNotFoundException" in result.stderr
+
+
+def test_which_answers_end_a_run() -> None:
+    missing = b'{"Type":"User","Message":"Function not found: f"}'
+    assert fatal_error(404, missing, "ResourceNotFoundException") == (
+        "ResourceNotFoundException: Function not found: f"
+    )
+    assert fatal_error(400, b'{"message":"bad"}', "ValidationException") == (
+        "ValidationException: bad"
+    )
+    assert fatal_error(403, b"<html>", "") == "HTTP 403"
+    # Counted, not fatal: throttles, a Pending function, service errors.
+    assert fatal_error(429, b"{}", "TooManyRequestsException") is None
+    assert fatal_error(409, b"{}", "ResourceConflictException") is None
+    assert fatal_error(500, b"{}", "ServiceException") is None
+    assert fatal_error(200, b"{}", "") is None

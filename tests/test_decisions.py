@@ -65,6 +65,20 @@ class TestLifecycle:
         assert a.last_update_status == "Successful"
         assert a.revision_id != c.revision_id
 
+    def test_a_runtime_image_being_built_is_the_pending_reason(self) -> None:
+        c = lifecycle.created(api.FunctionConfiguration(function_name="f", runtime="python3.13"))
+        building = lifecycle.image_in_preparation(c, "w1", "debootstrap trixie started")
+        assert building is not None
+        assert building.state == "Pending" and building.state_reason_code == "Creating"
+        assert building.state_reason.startswith(
+            "The runtime image for python3.13 is being built on worker w1"
+        )
+        assert building.state_reason.endswith(": debootstrap trixie started")
+        # Not a change of the caller's: activation still recognises it.
+        assert building.revision_id == c.revision_id
+        assert lifecycle.image_in_preparation(lifecycle.activated(c), "w1", "late") is None
+        assert not lifecycle.activated(building).HasField("state_reason")
+
     def test_pending_function_is_not_invocable(self) -> None:
         c = lifecycle.created(api.FunctionConfiguration(function_name="f"))
         with pytest.raises(LambdaError, match="following state: Pending"):
@@ -202,6 +216,28 @@ class TestWorkerRegistry:
             with pytest.raises(WorkerGone):
                 await task
             assert registry.live() == []
+
+        asyncio.run(run())
+
+    def test_prepare_progress_reaches_who_asked(self) -> None:
+        async def run() -> None:
+            session = WorkerSession(apb.Register(worker_id="w", capacity=2), 1000)
+            heard: list[tuple[str, str]] = []
+            task = asyncio.create_task(
+                session.prepare("python3.13", on_progress=lambda *a: heard.append(a))
+            )
+            await asyncio.sleep(0)
+            sent = session.outbox.get_nowait()
+            assert sent is not None
+            prepare_id = sent.prepare.prepare_id
+            session.on_prepare_progress(apb.PrepareProgress(prepare_id=prepare_id, step="s1"))
+            session.on_prepare_progress(apb.PrepareProgress(prepare_id="other", step="x"))
+            session.on_prepare_result(apb.PrepareResult(prepare_id=prepare_id, ok=True))
+            assert (await task).ok
+            assert heard == [("w", "s1")]
+            # After the result, nobody is listening any more.
+            session.on_prepare_progress(apb.PrepareProgress(prepare_id=prepare_id, step="s2"))
+            assert heard == [("w", "s1")]
 
         asyncio.run(run())
 

@@ -22,7 +22,9 @@ from typing import Any, cast
 import docker
 import docker.errors
 import pytest
+import structlog.testing
 from lambdafleet.worker import images
+from lambdafleet.worker.agent import prepare_progress_reporter
 from lambdafleet.worker.images import (
     ImageMapping,
     ImageMappingError,
@@ -290,6 +292,38 @@ def test_concurrent_ensures_share_one_build(monkeypatch: pytest.MonkeyPatch) -> 
     assert builds == ["python3.11"]
     for messages in heard:
         assert "fake build step" in messages
+
+
+def test_every_step_is_logged_once_and_reaches_the_control_plane(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A step was logged by the build and again by the worker's listener:
+    # now the resolver logs each step once, and the worker's listener only
+    # passes steps on to the control plane (at most one per interval).
+    def fake_build(
+        client_: Any, runtime: str, progress: Any = None, *, cache_dir: Any = None
+    ) -> str:
+        progress("fake build step")
+        progress("another step")
+        return local_image(runtime)
+
+    monkeypatch.setattr(images, "build_runtime_image", fake_build)
+    resolver = make_resolver(None, FakeClient())
+    outbox: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def main() -> str:
+        return await resolver.ensure("python3.11", progress=prepare_progress_reporter("p1", outbox))
+
+    with structlog.testing.capture_logs() as logged:
+        assert asyncio.run(main()) == local_image("python3.11")
+    texts = [str(e.get("msg", e["event"])) for e in logged]
+    official = "public.ecr.aws/lambda/python:3.11"
+    for step in (f"trying to pull {official}", "fake build step", "another step"):
+        assert texts.count(step) == 1, (step, texts)
+    assert all(e["event"] == "image.progress" for e in logged if e.get("msg"))
+    sent = [outbox.get_nowait().prepare_progress for _ in range(outbox.qsize())]
+    # The first step at once; the next ones came within the interval.
+    assert [(p.prepare_id, p.step) for p in sent] == [("p1", f"trying to pull {official}")]
 
 
 def test_a_hanging_pull_falls_back_after_the_short_timeout(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,11 +5,15 @@ listing, and `lambdafleet status` run as a user runs it."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -168,6 +172,56 @@ def test_recent_invocations_say_how_each_ended(cluster: UpCluster, client: Any) 
     assert len(stats["seconds"]) == 300
 
 
+def test_fleet_json_numbers_are_numbers(cluster: UpCluster, client: Any) -> None:
+    # protobuf's JSON writes 64-bit integers as strings; /_fleet/ does not.
+    name = f"numbers-{uuid.uuid4().hex[:8]}"
+    create_echo(client, name)
+    invoke(client, FunctionName=name, Payload=b"{}")
+    _, body = get(cluster, f"/_fleet/invocations?function={name}&limit=1")
+    (record,) = json.loads(body)["invocations"]
+    assert isinstance(record["start_unix_ms"], int)
+    _, body = get(cluster, "/_fleet/stats?window=60")
+    stats = json.loads(body)
+    for key in ("invocations", "errors", "throttles", "cold_starts"):
+        assert isinstance(stats[key], int), key
+    assert stats["invocations"] >= 1
+    assert all(isinstance(second["unix_second"], int) for second in stats["seconds"])
+
+
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/_fleet/stats?window=99999999999999999999", "window"),
+        ("/_fleet/stats?window=0", "window"),
+        ("/_fleet/stats?window=100000", "window"),
+        ("/_fleet/stats?window=ten", "window"),
+        ("/_fleet/invocations?function=%00", "function"),
+        ("/_fleet/invocations?limit=99999999999999999999", "limit"),
+        ("/_fleet/invocations?limit=-1", "limit"),
+        ("/_fleet/invocations?fnction=x", "fnction"),
+        ("/_fleet/logs/f?since=99999999999999999999999", "since"),
+        ("/_fleet/logs/f?since=" + "9" * 300 + "d", "since"),
+        ("/_fleet/logs/f?follow=maybe", "follow"),
+        ("/_fleet/logs/f?region=%00", "region"),
+        ("/_fleet/logs/f?account=abc", "account"),
+        ("/_fleet/status?verbose=1", "verbose"),
+        ("/_fleet/health?x=1", "x"),
+        ("/_fleet/functions?x=1", "x"),
+        ("/_fleet/metrics?x=1", "x"),
+        ("/_fleet/events?x=1", "x"),
+    ],
+)
+def test_fleet_query_parameters_are_checked(cluster: UpCluster, path: str, parameter: str) -> None:
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(f"{cluster.endpoint}{path}", timeout=10)
+    with err.value as response:
+        assert response.code == 400
+        assert response.headers["Content-Type"] == "application/json"
+        body = json.loads(response.read())
+    assert body["parameter"] == parameter
+    assert body["message"].startswith(f"{parameter}: ")
+
+
 def run_status(cluster: UpCluster, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "lambdafleet.cli", "status", "--endpoint", cluster.endpoint, *args],
@@ -201,6 +255,50 @@ def test_status_command_shows_the_cluster(cluster: UpCluster, client: Any) -> No
     view = json.loads(as_json.stdout)
     assert view["status"]["live_workers"] == 1
     assert any(f["function_name"] == name for f in view["functions"])
+
+
+def test_status_into_a_closed_pipe_ends_without_a_traceback(cluster: UpCluster) -> None:
+    # `lambdafleet status --json | head -0`: the reader is gone before a byte is written.
+    command = [sys.executable, "-m", "lambdafleet.cli", "status", "--json"]
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        shown = subprocess.run(
+            [*command, "--endpoint", cluster.endpoint],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert shown.stderr == ""
+    assert shown.returncode == 1
+
+
+@pytest.mark.parametrize(
+    "command", [["gateway"], ["up", "--backend", "fake", "--data-dir", "{data}"]]
+)
+def test_a_port_in_use_ends_with_one_line_naming_the_flag(
+    command: list[str], tmp_path: Path
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        args = [arg.format(data=tmp_path / "data") for arg in command]
+        ended = subprocess.run(
+            [sys.executable, "-m", "lambdafleet.cli", *args, "--port", str(port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert ended.returncode != 0
+    assert "Traceback" not in ended.stderr
+    assert ended.stderr.splitlines()[-1] == (
+        f"lambdafleet {args[0]}: port {port} on 127.0.0.1 is in use; "
+        "stop what holds it or choose another with --port"
+    )
 
 
 def test_status_command_fails_clearly_without_a_gateway() -> None:

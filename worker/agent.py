@@ -13,6 +13,7 @@ import contextlib
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import docker
@@ -57,6 +58,34 @@ def _env_float(name: str, default: float) -> float:
         return float(os.environ.get(name, default))
     except ValueError:
         return default
+
+
+# How often the control plane hears how an image pull or build goes (it
+# writes the Pending function's StateReason each time).
+PREPARE_PROGRESS_INTERVAL_S = 2.0
+
+
+def prepare_progress_reporter(
+    prepare_id: str, outbox: asyncio.Queue[apb.ConnectRequest]
+) -> Callable[[str], None]:
+    """The steps of a runtime image's pull or build, passed on to the control
+    plane: the first at once, then at most one per interval. (The image
+    resolver logs every step itself.)"""
+    last_sent: float | None = None
+
+    def report(step: str) -> None:
+        nonlocal last_sent
+        now = time.monotonic()
+        if last_sent is not None and now - last_sent < PREPARE_PROGRESS_INTERVAL_S:
+            return
+        last_sent = now
+        outbox.put_nowait(
+            apb.ConnectRequest(
+                prepare_progress=apb.PrepareProgress(prepare_id=prepare_id, step=step[-300:])
+            )
+        )
+
+    return report
 
 
 class Worker:
@@ -407,9 +436,7 @@ class Worker:
                 return
             image = await self.images.ensure(
                 assignment.runtime,
-                progress=lambda msg: log.info(
-                    "image.progress", runtime=assignment.runtime, msg=msg
-                ),
+                progress=prepare_progress_reporter(assignment.prepare_id, outbox),
             )
             result.ok = True
             log.info("runtime.ready", runtime=assignment.runtime, image=image)

@@ -308,6 +308,9 @@ class ImageResolver:
         loop = asyncio.get_running_loop()
 
         def deliver(message: str) -> None:
+            # Logged here, once, whoever listens (the worker's listener
+            # reports to the control plane; it logs nothing itself).
+            log.info("image.progress", runtime=runtime, msg=message)
             for listener in list(self._listeners.get(runtime, ())):
                 try:
                     listener(message)
@@ -329,7 +332,7 @@ class ImageResolver:
         if user_image is not None:
             if await self._present(user_image):
                 return user_image
-            _stage(report, f"pulling {user_image} for {runtime}", runtime=runtime)
+            report(f"pulling {user_image} for {runtime}")
             error = await self._pull(user_image, USER_PULL_TIMEOUT, report)
             if error is None:
                 return user_image
@@ -342,7 +345,7 @@ class ImageResolver:
         official = default_image(runtime)
         if await self._present(official):
             return official
-        _stage(report, f"trying to pull {official}", runtime=runtime)
+        report(f"trying to pull {official}")
         error = await self._pull(official, self._pull_timeout, report)
         if error is None:
             return official
@@ -360,12 +363,7 @@ class ImageResolver:
         state = await asyncio.to_thread(_local_image_state, self._client, runtime)
         if state == "current":
             return built
-        _stage(
-            report,
-            f"{official} is unavailable ({error}); building {built} locally",
-            runtime=runtime,
-            state=state,
-        )
+        report(f"{official} is unavailable ({error}); building {built} locally")
         try:
             return await asyncio.to_thread(
                 build_runtime_image, self._client, runtime, report, cache_dir=self._cache_dir
@@ -418,11 +416,7 @@ class ImageResolver:
                 break
             if kind == "done":
                 if await self._present(image):
-                    _stage(
-                        report,
-                        f"pulled {image}",
-                        seconds=round(time.monotonic() - started, 1),
-                    )
+                    report(f"pulled {image}")
                     return None
                 error = "the pull ended but the image is not on the daemon"
                 break
@@ -478,12 +472,6 @@ def _pull_status(message: Any) -> str | None:
     return f"{layer}: {status}" if layer else str(status)
 
 
-def _stage(report: Progress, message: str, **context: Any) -> None:
-    """Tell both the caller and the log about a step of a pull or build."""
-    log.info(message, **context)
-    report(message)
-
-
 # --------------------------------------------------------------------------
 # Building images
 
@@ -531,12 +519,7 @@ def build_runtime_image(
     layer = runtime_layer(recipe, wheels)
     tag = local_image(runtime)
     _docker_build(client, recipe, tag, recipe_fingerprint, rootfs, layer, cache, report)
-    _stage(
-        report,
-        f"built {tag} in {time.monotonic() - started:.1f} s",
-        runtime=runtime,
-        seconds=round(time.monotonic() - started, 1),
-    )
+    report(f"built {tag} in {time.monotonic() - started:.1f} s")
     return tag
 
 
@@ -616,20 +599,13 @@ def _rootfs_tarball(recipe: BuildRecipe, arch: str, cache: Path, report: Progres
                 recipe.suite,
                 str(target),
             ]
-            _stage(
-                report,
+            report(
                 f"debootstrap {recipe.suite} ({', '.join(recipe.packages)}) started; "
-                "this takes a minute or two",
-                runtime=recipe.runtime,
+                "this takes a minute or two"
             )
             started = time.monotonic()
             _run_streaming(command, report, "debootstrap", filter_line=_PER_PACKAGE_LINE.match)
-            _stage(
-                report,
-                f"debootstrap finished in {time.monotonic() - started:.1f} s",
-                runtime=recipe.runtime,
-                seconds=round(time.monotonic() - started, 1),
-            )
+            report(f"debootstrap finished in {time.monotonic() - started:.1f} s")
             # Package downloads and indexes are dead weight in an image
             # (Debian's own images drop them too); apt-get update restores them.
             for leftover in (
@@ -667,7 +643,7 @@ def _rootfs_tarball(recipe: BuildRecipe, arch: str, cache: Path, report: Progres
         finally:
             _remove_tree(work)
         size_mb = tarball.stat().st_size / 1e6
-        _stage(report, f"cached root filesystem {tarball} ({size_mb:.0f} MB)")
+        report(f"cached root filesystem {tarball} ({size_mb:.0f} MB)")
         return tarball
 
 
@@ -733,7 +709,7 @@ def _download_wheels(recipe: BuildRecipe, arch: str, cache: Path, report: Progre
         if complete.exists():
             return sorted(folder.glob("*.whl"))
         shutil.rmtree(folder, ignore_errors=True)
-        _stage(report, f"downloading wheels: {' '.join(recipe.requirements)}")
+        report(f"downloading wheels: {' '.join(recipe.requirements)}")
         started = time.monotonic()
         partial = Path(tempfile.mkdtemp(prefix="wheels-", dir=folder.parent))
         try:
@@ -766,10 +742,7 @@ def _download_wheels(recipe: BuildRecipe, arch: str, cache: Path, report: Progre
         finally:
             shutil.rmtree(partial, ignore_errors=True)
     wheels = sorted(folder.glob("*.whl"))
-    _stage(
-        report,
-        f"downloaded {', '.join(w.name for w in wheels)} in {time.monotonic() - started:.1f} s",
-    )
+    report(f"downloaded {', '.join(w.name for w in wheels)} in {time.monotonic() - started:.1f} s")
     return wheels
 
 
@@ -797,7 +770,7 @@ def _docker_build(
             tar.add(rootfs, arcname="rootfs.tar")
         size_mb = context.tell() / 1e6
         context.seek(0)
-        _stage(report, f"sending build context ({size_mb:.0f} MB) to the Docker daemon")
+        report(f"sending build context ({size_mb:.0f} MB) to the Docker daemon")
         started = time.monotonic()
         try:
             output = client.api.build(
@@ -822,8 +795,4 @@ def _docker_build(
                         report(f"docker build: {line.strip()}")
         except docker.errors.APIError as exc:
             raise RuntimeImageError(f"docker build of {tag} failed: {_docker_error(exc)}") from exc
-    _stage(
-        report,
-        f"docker build of {tag} finished in {time.monotonic() - started:.1f} s",
-        seconds=round(time.monotonic() - started, 1),
-    )
+    report(f"docker build of {tag} finished in {time.monotonic() - started:.1f} s")
