@@ -5,8 +5,11 @@
 #
 # BASE_IMAGE is a public Python image by default; offline, a Debian image with
 # python3 and python3-venv made locally (scripts/offline-images.sh). When
-# wheelhouse/ holds wheels (that script downloads them on the host) everything
-# installs from there with --no-index; otherwise pip reaches the index.
+# wheelhouse/ holds wheels (that script downloads them on the host, at the
+# lock's versions) everything installs from there with --no-index; otherwise
+# pip reaches the index. Either way the lock, constraints.txt, applies
+# (through PIP_CONSTRAINT, which also reaches the isolated environment of the
+# build step).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS base
@@ -23,8 +26,9 @@ RUN mkdir -p /wheels/deps /wheels/dist /wheels/runtime
 # from either base. Built aside and copied, so the wheels stay out of the images.
 FROM base AS deps-venv
 COPY --from=wheels /wheels/deps/ /wheels/deps/
-COPY pyproject.toml /src/
-RUN python3 -m venv /opt/lambdafleet \
+COPY pyproject.toml constraints.txt /src/
+RUN export PIP_CONSTRAINT=/src/constraints.txt \
+    && python3 -m venv /opt/lambdafleet \
     && if ls /wheels/deps/*.whl >/dev/null 2>&1; then \
          /opt/lambdafleet/bin/pip install --no-cache-dir --no-index --disable-pip-version-check /wheels/deps/*.whl; \
        else \
@@ -40,7 +44,7 @@ ENV PATH=/opt/lambdafleet/bin:$PATH PYTHONUNBUFFERED=1
 # only that layer. From the wheelhouse's wheel, or (online) from the source.
 FROM deps AS source
 COPY --from=wheels /wheels/dist/ /wheels/dist/
-COPY pyproject.toml setup.py MANIFEST.in README.md /src/
+COPY pyproject.toml setup.py MANIFEST.in README.md constraints.txt /src/
 COPY proto/ /src/proto/
 COPY lambdafleet/ /src/lambdafleet/
 COPY gateway/ /src/gateway/
@@ -50,7 +54,8 @@ RUN mkdir -p /dist \
     && if ls /wheels/dist/lambdafleet-*.whl >/dev/null 2>&1; then \
       cp /wheels/dist/lambdafleet-*.whl /dist/; \
     else \
-      pip wheel --no-cache-dir --disable-pip-version-check --no-deps -w /dist /src; \
+      PIP_CONSTRAINT=/src/constraints.txt \
+        pip wheel --no-cache-dir --disable-pip-version-check --no-deps -w /dist /src; \
     fi
 
 FROM deps AS lambdafleet
@@ -74,7 +79,8 @@ RUN apt-get update \
 COPY --from=wheels /wheels/runtime/ /wheels/runtime/
 COPY scripts/worker-entrypoint.sh /usr/local/bin/lambdafleet-worker-entrypoint
 # The inner daemon's images and containers: overlay2 cannot stack on the
-# container's own overlay filesystem, so this must be a volume.
+# container's own overlay filesystem, so this must be a volume (for a plain
+# `docker run`) or a tmpfs (compose.yaml mounts one: no volume is made then).
 VOLUME /var/lib/docker
 COPY --from=source /dist/ /dist/
 RUN pip install --no-cache-dir --no-index --disable-pip-version-check --no-deps /dist/lambdafleet-*.whl \

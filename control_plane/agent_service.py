@@ -78,7 +78,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
     def _dispatch(self, message: apb.ConnectRequest, session: WorkerSession) -> None:
         kind = message.WhichOneof("message")
         if kind == "heartbeat":
-            session.on_heartbeat(message.heartbeat)
+            if session.on_heartbeat(message.heartbeat):
+                self.registry.runtimes_changed(session)
             # Through the outbox: only the writer task may write.
             session.outbox.put_nowait(
                 apb.ConnectResponse(

@@ -250,6 +250,7 @@ def worker_status(session: WorkerSession) -> pb.WorkerStatus:
         environments=session.environments,
         prestarted=session.prestarted,
         version=session.version,
+        ready_runtimes=sorted(session.ready_runtimes),
     )
 
 

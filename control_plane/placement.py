@@ -6,6 +6,12 @@ of its function version; then a worker holding an idle
 warm environment of the same function version; otherwise the worker with the
 most free memory that can run the architecture. A worker never gets more
 invocations in flight than its capacity.
+
+A worker takes work for a runtime only once its image is ready there: while
+any worker has it ready, the others (a worker that just joined, still
+building it) are passed over, even when that means waiting for room. Only
+when no worker has it ready does any worker take it, making the image while
+the call waits, so that a fleet where nobody has it yet still runs it.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ class WorkerSnapshot:
     # Idle provisioned environments per key: only invocations holding a
     # provisioned lease run in them.
     provisioned_idle: Mapping[str, int] = field(default_factory=dict)
+    # Runtimes whose image is ready on the worker's daemon.
+    ready_runtimes: frozenset[str] = frozenset()
 
     @property
     def free_memory_mb(self) -> int:
@@ -40,17 +48,16 @@ def place(
     memory_mb: int,
     architecture: str,
     provisioned: bool = False,
+    runtime: str = "",
 ) -> str | None:
     """The id of the worker to run on, or None when every worker is full.
     An invocation with a `provisioned` lease goes first to a worker with an
-    idle provisioned environment of its key."""
-    candidates = [
-        w
-        for w in workers
-        if w.in_flight < w.capacity
-        and architecture in w.architectures
-        and w.free_memory_mb >= memory_mb
-    ]
+    idle provisioned environment of its key. `runtime` is the function's
+    ("" for an image function, which any worker may run)."""
+    able = [w for w in workers if architecture in w.architectures]
+    if runtime and any(runtime in w.ready_runtimes for w in able):
+        able = [w for w in able if runtime in w.ready_runtimes]
+    candidates = [w for w in able if w.in_flight < w.capacity and w.free_memory_mb >= memory_mb]
     if not candidates:
         return None
     ready = [w for w in candidates if provisioned and w.provisioned_idle.get(env_key, 0) > 0]

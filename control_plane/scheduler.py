@@ -1,7 +1,9 @@
 """Making functions runnable and running their invocations on workers.
 
 Activation: a Pending function becomes Active once a live worker has prepared
-its runtime (image present or built), or Failed when none can. Dispatch: each
+its runtime (image present or built), or Failed when none can. A worker that
+joins is asked to prepare every runtime the functions use, so that it can take
+their work soon (placement gives it none until then). Dispatch: each
 invocation is placed by the pure `place` function on a snapshot of the live
 workers and sent over that worker's session; when all workers are full it waits
 for one to free up, fairly, in arrival order.
@@ -35,7 +37,7 @@ from .metrics import FleetMetrics
 from .placement import place
 from .recent import Finished, Outcome, qualifier_of
 from .store import ResourceStore, Scope
-from .workers import WorkerGone, WorkerRegistry
+from .workers import WorkerGone, WorkerRegistry, WorkerSession
 
 log = structlog.get_logger(__name__)
 
@@ -124,8 +126,11 @@ class Scheduler:
         # Limits by scope, with the store generation they were read at.
         self._limits: dict[Scope, tuple[tuple[int, ...], Limits]] = {}
         self._activations: dict[tuple[Scope, str], asyncio.Task[None]] = {}
+        # Joined workers preparing the runtimes in use.
+        self._joins: set[asyncio.Task[None]] = set()
         self._capacity = asyncio.Condition()
         registry.on_change(self._workers_changed)
+        registry.on_join(self._worker_joined)
 
     # -- activation ---------------------------------------------------------
 
@@ -226,6 +231,43 @@ class Scheduler:
                 settled = lifecycle.failed(config, reason, "InternalError")
             self.store.put(scope, "version", rid, settled, function=name)
 
+    def runtimes_in_use(self) -> set[str]:
+        """The runtimes of every function and published version (an image
+        function has none)."""
+        used = {
+            record.configuration.runtime
+            for _, _, record in self.store.everywhere(FUNCTION, state_pb2.FunctionRecord)
+        }
+        used |= {c.runtime for _, _, c in self.store.everywhere(VERSION, api.FunctionConfiguration)}
+        used.discard("")
+        return used
+
+    def _worker_joined(self, session: WorkerSession) -> None:
+        missing = self.runtimes_in_use() - session.ready_runtimes
+        if missing:
+            task = asyncio.get_running_loop().create_task(
+                self._prepare_joined(session, sorted(missing))
+            )
+            self._joins.add(task)
+            task.add_done_callback(self._joins.discard)
+
+    async def _prepare_joined(self, session: WorkerSession, runtimes: list[str]) -> None:
+        """Ask a joined worker to make `runtimes` ready. It reports each one
+        ready in a heartbeat (placement reads that); a failure only means it
+        gets no work of that runtime while another worker has it ready."""
+        log.info("worker.preparing", worker_id=session.worker_id, runtimes=runtimes)
+        results = await asyncio.gather(
+            *(session.prepare(runtime) for runtime in runtimes), return_exceptions=True
+        )
+        for runtime, result in zip(runtimes, results, strict=True):
+            if isinstance(result, apb.PrepareResult) and not result.ok:
+                log.warning(
+                    "worker.prepare_failed",
+                    worker_id=session.worker_id,
+                    runtime=runtime,
+                    error=result.error_message,
+                )
+
     def _workers_changed(self) -> None:
         self.registry.changed.set()
         asyncio.get_running_loop().create_task(self._notify_capacity())
@@ -235,7 +277,7 @@ class Scheduler:
             self._capacity.notify_all()
 
     async def close(self) -> None:
-        tasks = list(self._activations.values())
+        tasks = [*self._activations.values(), *self._joins]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -409,6 +451,8 @@ class Scheduler:
         spec = function_spec(scope, config, self.store)
         key = environment_key(spec)
         arch = config.architectures[0] if config.architectures else "x86_64"
+        # An image function brings its own image: no runtime to have ready.
+        runtime = "" if spec.package_type == "Image" else spec.runtime
         invocation_id = str(uuid.uuid4())
         assignment = apb.InvokeAssignment(
             invocation_id=invocation_id,
@@ -428,7 +472,7 @@ class Scheduler:
             if not workers:
                 raise service_error("No worker is available to run the function.")
             snapshots = [w.snapshot() for w in workers]
-            worker_id = place(snapshots, key, spec.memory_size, arch, provisioned)
+            worker_id = place(snapshots, key, spec.memory_size, arch, provisioned, runtime)
             session = self.registry.get(worker_id) if worker_id else None
             if session is not None:
                 break

@@ -34,6 +34,8 @@ class WorkerSession:
         self.memory_mb = register.memory_mb
         self.version = register.version
         self.architectures = frozenset(register.architectures or ["x86_64"])
+        # Runtimes whose image is ready on its daemon, as it last said.
+        self.ready_runtimes = frozenset(register.ready_runtimes)
         self.ttl_ms = ttl_ms
         self.last_seen = time.monotonic()
         self.deadline = self.last_seen + ttl_ms / 1000
@@ -86,6 +88,7 @@ class WorkerSession:
             busy_memory_mb=self.busy_memory_mb,
             architectures=self.architectures,
             idle=dict(self.idle),
+            ready_runtimes=self.ready_runtimes,
             provisioned_idle={
                 key: report.ready - self.provisioned_busy[key]
                 for key, report in self.provisioned.items()
@@ -101,12 +104,18 @@ class WorkerSession:
         self.last_seen = time.monotonic()
         self.deadline = self.last_seen + self.ttl_ms / 1000
 
-    def on_heartbeat(self, heartbeat: apb.Heartbeat) -> None:
+    def on_heartbeat(self, heartbeat: apb.Heartbeat) -> bool:
+        """Take in a heartbeat; True when it changed the ready runtimes."""
         self.touch()
         self._changed()
         self.environments = list(heartbeat.environments)
         self.prestarted = heartbeat.prestarted
         self.prestarted_memory_mb = heartbeat.prestarted_memory_mb
+        ready = frozenset(heartbeat.ready_runtimes)
+        if ready == self.ready_runtimes:
+            return False
+        self.ready_runtimes = ready
+        return True
 
     async def invoke(
         self,
@@ -234,10 +243,15 @@ class WorkerRegistry:
         self.ttl_ms = ttl_ms
         self.sessions: dict[str, WorkerSession] = {}
         self._listeners: list[Callable[[], None]] = []
+        self._join_listeners: list[Callable[[WorkerSession], None]] = []
         self.changed = asyncio.Event()
 
     def on_change(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
+
+    def on_join(self, listener: Callable[[WorkerSession], None]) -> None:
+        """Call `listener` with every session that registers."""
+        self._join_listeners.append(listener)
 
     def _notify(self) -> None:
         for listener in self._listeners:
@@ -251,7 +265,24 @@ class WorkerRegistry:
             log.info("worker.replaced", worker_id=session.worker_id)
             previous.close()
         self.sessions[session.worker_id] = session
-        log.info("worker.registered", worker_id=session.worker_id, capacity=session.capacity)
+        log.info(
+            "worker.registered",
+            worker_id=session.worker_id,
+            capacity=session.capacity,
+            ready_runtimes=sorted(session.ready_runtimes),
+        )
+        for listener in self._join_listeners:
+            listener(session)
+        self._notify()
+
+    def runtimes_changed(self, session: WorkerSession) -> None:
+        """A worker's ready runtimes changed: work waiting for room may now
+        be placed on it."""
+        log.info(
+            "worker.runtimes_ready",
+            worker_id=session.worker_id,
+            ready_runtimes=sorted(session.ready_runtimes),
+        )
         self._notify()
 
     def remove(self, session: WorkerSession, reason: str) -> None:

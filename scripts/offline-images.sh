@@ -6,10 +6,16 @@
 #      bookworm` with python3 and python3-venv, then `docker import`;
 #   2. a wheelhouse in ./wheelhouse, downloaded on this host (pip inside a
 #      container fails here): deps/ lambdafleet's dependencies for the base's
-#      CPython 3.11, dist/ the wheel of lambdafleet itself, runtime/ the
-#      wheels of the runtime interface client and of boto3 that workers put
-#      into the python3.11 and python3.13 runtime images they build;
-#   3. `docker-compose build` from the project's Dockerfile with that base.
+#      CPython 3.11, at the lock's versions (constraints.txt, as an online
+#      build installs them), dist/ the wheel of lambdafleet itself, runtime/
+#      the wheels of the runtime interface client and of boto3 (pinned by
+#      worker/image_recipes.py) that workers put into the python3.11 and
+#      python3.13 runtime images they build;
+#   3. BASE_IMAGE recorded in .env (other lines of it are kept), which
+#      docker-compose reads for every command: a later `docker-compose up -d
+#      --scale worker=3` sees the configuration the cluster was started with,
+#      and leaves the running containers alone;
+#   4. `docker-compose build` from the project's Dockerfile with that base.
 #
 # Idempotent: an existing base image is kept (LAMBDAFLEET_REBUILD_BASE=1 makes
 # it again), each wheelhouse folder is made again only when its sources
@@ -31,6 +37,9 @@ fi
 # bounds the manylinux wheels it can run).
 PY_VERSION=3.11
 WHEELHOUSE=wheelhouse
+# The lock: the build step of lambdafleet's wheel (its isolated environment
+# reads only the variable) and the dependencies' download use its versions.
+export PIP_CONSTRAINT="$PWD/constraints.txt"
 
 say() { echo "offline-images: $*" >&2; }
 elapsed() { echo "$(($(date +%s) - $1)) s"; }
@@ -115,7 +124,7 @@ for glibc in 36 35 34 33 32 31 30 29 28 27 26 25 24 23 22 21 20 19 18 17; do
 done
 platforms+=(--platform manylinux2014_x86_64 --platform linux_x86_64)
 abi="cp${PY_VERSION//./}"
-deps_key=$({ cat pyproject.toml; echo "$PY_VERSION ${platforms[*]}"; } | key_of)
+deps_key=$({ cat pyproject.toml constraints.txt; echo "$PY_VERSION ${platforms[*]}"; } | key_of)
 if [ -z "${LAMBDAFLEET_REFRESH_WHEELS:-}" ] && current deps "$deps_key"; then
     say "dependency wheels are current ($(ls "$WHEELHOUSE"/deps | wc -l) wheels)"
 else
@@ -128,7 +137,8 @@ else
 fi
 
 # The runtime interface client and boto3, exactly as a worker's own `pip
-# download` asks for them (worker/images.py), so that the worker finds them in
+# download` asks for them (worker/images.py, pinned by its recipes rather than
+# the lock), so that the worker finds them in
 # this folder.
 requirements=$("$PYTHON" - <<'EOF'
 import importlib.util
@@ -153,7 +163,7 @@ else
     for version in $runtime_versions; do
         say "downloading the runtime wheels for python$version: $requirements"
         # shellcheck disable=SC2086  # one word per requirement
-        "$PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
+        PIP_CONSTRAINT="" "$PYTHON" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \
             --platform manylinux2014_x86_64 --python-version "$version" --implementation cp \
             --abi "cp${version//./}" -d "$fresh/runtime" $requirements >&2
     done
@@ -164,7 +174,22 @@ trap - EXIT
 say "wheelhouse ready in $(elapsed "$step")"
 
 # --------------------------------------------------------------------------
-# 3. The images
+# 3. BASE_IMAGE in .env
+# docker-compose takes it from there when the shell does not set it, and a
+# build argument is part of the configuration it compares to decide whether a
+# running container must be recreated.
+if [ -f .env ] && grep -qxF "BASE_IMAGE=$BASE_IMAGE" .env; then
+    say ".env already sets BASE_IMAGE=$BASE_IMAGE"
+else
+    touch .env
+    grep -v '^BASE_IMAGE=' .env >.env.new || true
+    echo "BASE_IMAGE=$BASE_IMAGE" >>.env.new
+    mv .env.new .env
+    say "recorded BASE_IMAGE=$BASE_IMAGE in .env (docker-compose reads it for every command)"
+fi
+
+# --------------------------------------------------------------------------
+# 4. The images
 step=$(date +%s)
 say "building the images with BASE_IMAGE=$BASE_IMAGE"
 BASE_IMAGE="$BASE_IMAGE" $COMPOSE -f compose.yaml build "$@"

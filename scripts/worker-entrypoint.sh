@@ -10,7 +10,8 @@
 #
 # The container needs Docker-in-Docker's rights (see compose.yaml): all
 # capabilities but SYS_MODULE and SYS_RESOURCE, no seccomp or AppArmor
-# profile, /sys/fs/cgroup read-write, and /var/lib/docker on a volume.
+# profile, /sys/fs/cgroup read-write, and /var/lib/docker on a tmpfs (compose.yaml)
+# or a volume.
 set -euo pipefail
 
 say() { echo "worker-entrypoint: $*" >&2; }

@@ -26,8 +26,14 @@ def worker(
     busy: int = 0,
     idle: dict[str, int] | None = None,
     arch: str = "x86_64",
+    ready: frozenset[str] = frozenset(),
 ) -> WorkerSnapshot:
-    return WorkerSnapshot(wid, capacity, memory, in_flight, busy, frozenset({arch}), idle or {})
+    return WorkerSnapshot(
+        wid, capacity, memory, in_flight, busy, frozenset({arch}), idle or {}, ready_runtimes=ready
+    )
+
+
+PY = frozenset({"python3.11"})
 
 
 class TestPlacement:
@@ -53,6 +59,34 @@ class TestPlacement:
         assert place(workers, "k", 128, "x86_64") == place(
             list(reversed(workers)), "k", 128, "x86_64"
         )
+
+    def test_runtime_goes_to_a_worker_with_its_image_ready(self) -> None:
+        # The joining worker has the most free memory, but no image yet.
+        workers = [worker("old", busy=3000, ready=PY), worker("new")]
+        assert place(workers, "k", 128, "x86_64", runtime="python3.11") == "old"
+        # Its readiness for another runtime does not count.
+        workers = [worker("old", busy=3000, ready=PY), worker("new", ready=frozenset({"x"}))]
+        assert place(workers, "k", 128, "x86_64", runtime="python3.11") == "old"
+
+    def test_worker_without_the_image_is_passed_over_even_when_the_ready_are_full(
+        self,
+    ) -> None:
+        workers = [worker("old", in_flight=4, capacity=4, ready=PY), worker("new")]
+        assert place(workers, "k", 128, "x86_64", runtime="python3.11") is None
+        workers.append(worker("second", ready=PY))
+        assert place(workers, "k", 128, "x86_64", runtime="python3.11") == "second"
+
+    def test_no_worker_ready_then_any_worker_makes_the_image(self) -> None:
+        workers = [worker("a", busy=3000), worker("b", ready=frozenset({"nodejs20.x"}))]
+        assert place(workers, "k", 128, "x86_64", runtime="python3.11") == "b"
+
+    def test_readiness_on_another_architecture_excludes_nobody(self) -> None:
+        workers = [worker("arm", arch="arm64", ready=PY), worker("x86")]
+        assert place(workers, "k", 128, "x86_64", runtime="python3.11") == "x86"
+
+    def test_image_function_ignores_runtime_readiness(self) -> None:
+        workers = [worker("old", busy=3000, ready=PY), worker("new")]
+        assert place(workers, "k", 128, "x86_64", runtime="") == "new"
 
 
 class TestLifecycle:

@@ -133,7 +133,7 @@ class Worker:
         if self.fake is not None:
             # Fake sandboxes find their environment as the Runtime API does.
             self.containers = self.fake.sandboxes(self.worker_id, lambda h: self.pool.lookup(h))
-            self.images = FakeImages()
+            self.images = FakeImages(self.fake.config)
             host_ip = "127.0.0.1"
         else:
             host_ip = await self._start_docker()
@@ -186,6 +186,9 @@ class Worker:
         if self.prestart is not None:
             self.prestart.start()
         self.pool.on_change = self._environments_changed
+        # A runtime's image became ready (prepared, or made for a cold
+        # start): say so at once, ahead of the PrepareResult.
+        self.images.on_ready = lambda runtime: self._send_heartbeat()
         self.logs.start()
         self._tasks = [
             asyncio.create_task(self._session_loop(), name="session"),
@@ -291,6 +294,7 @@ class Worker:
                     memory_mb=self.memory_mb,
                     architectures=["x86_64"],
                     version=__version__,
+                    ready_runtimes=sorted(self.images.ready_runtimes()),
                 )
             )
         )
@@ -385,6 +389,7 @@ class Worker:
             environments=environments,
             prestarted=len(pre.idle) if pre is not None else 0,
             prestarted_memory_mb=pre.held_mb if pre is not None else 0,
+            ready_runtimes=sorted(self.images.ready_runtimes()),
         )
 
     async def _invoke(

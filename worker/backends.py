@@ -87,9 +87,14 @@ class Sandboxes(Protocol):
 
 
 class Images(Protocol):
+    # Called with each runtime whose image has just become ready.
+    on_ready: Callable[[str], None] | None
+
     async def ensure(self, runtime: str, progress: Progress | None = None) -> str: ...
 
     async def ensure_image(self, image_uri: str) -> str: ...
+
+    def ready_runtimes(self) -> frozenset[str]: ...
 
 
 @dataclass(frozen=True)
@@ -103,10 +108,13 @@ class FakeConfig:
     seed: int = 0
     # Memory a fake worker reports, so placement is bound by capacity.
     memory_mb: int = 1024 * 1024
+    # Time a fake worker takes to make a runtime's image ready, once per
+    # runtime (as a real one builds it on its daemon).
+    image_ms: float = 0.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> FakeConfig:
-        """LAMBDAFLEET_FAKE_{START_MS,RUN_MS,ERROR_RATE,CRASH_RATE,SEED,MEMORY_MB}."""
+        """LAMBDAFLEET_FAKE_{START_MS,RUN_MS,ERROR_RATE,CRASH_RATE,SEED,MEMORY_MB,IMAGE_MS}."""
         source = os.environ if env is None else env
 
         def get(name: str, default: float) -> float:
@@ -119,6 +127,7 @@ class FakeConfig:
             crash_rate=get("CRASH_RATE", 0),
             seed=int(get("SEED", 0)),
             memory_mb=int(get("MEMORY_MB", cls.memory_mb)),
+            image_ms=get("IMAGE_MS", 0),
         )
 
 
@@ -167,11 +176,35 @@ def outcome(rng: random.Random, config: FakeConfig) -> str:
 
 
 class FakeImages:
+    """Images of a fake worker: each runtime's is ready `image_ms` after it
+    is first asked for, concurrent callers sharing the wait."""
+
+    def __init__(self, config: FakeConfig | None = None) -> None:
+        self.image_s = (config or FakeConfig()).image_ms / 1000
+        self.on_ready: Callable[[str], None] | None = None
+        self._ready: set[str] = set()
+        self._making: dict[str, asyncio.Task[None]] = {}
+
     async def ensure(self, runtime: str, progress: Progress | None = None) -> str:
+        if runtime not in self._ready:
+            task = self._making.get(runtime)
+            if task is None:
+                task = self._making[runtime] = asyncio.create_task(self._make(runtime))
+            await asyncio.shield(task)
         return f"fake/{runtime}"
+
+    async def _make(self, runtime: str) -> None:
+        await asyncio.sleep(self.image_s)
+        self._ready.add(runtime)
+        del self._making[runtime]
+        if self.on_ready is not None:
+            self.on_ready(runtime)
 
     async def ensure_image(self, image_uri: str) -> str:
         return image_uri
+
+    def ready_runtimes(self) -> frozenset[str]:
+        return frozenset(self._ready)
 
 
 class FakeSandboxes:

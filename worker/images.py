@@ -249,6 +249,13 @@ class ImageResolver:
         # is cancelled does not abandon a build the others are waiting for.
         self._pending: dict[str, asyncio.Task[str]] = {}
         self._listeners: dict[str, list[Progress]] = {}
+        # Told each runtime whose image has just become ready (the worker
+        # reports it to the control plane, whose placement waits for it).
+        self.on_ready: Callable[[str], None] | None = None
+
+    def ready_runtimes(self) -> frozenset[str]:
+        """The runtimes whose image this process has made sure of."""
+        return frozenset(self._resolved)
 
     async def ensure(self, runtime: str, progress: Progress | None = None) -> str:
         """Return a reference to an image on the daemon that runs ``runtime``.
@@ -302,6 +309,8 @@ class ImageResolver:
         if task.cancelled() or task.exception() is not None:
             return
         self._resolved[runtime] = task.result()
+        if self.on_ready is not None:
+            self.on_ready(runtime)
 
     def _reporter(self, runtime: str) -> Progress:
         """A progress function that may be called from any thread."""
