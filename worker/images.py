@@ -661,11 +661,13 @@ def _run_streaming(
     report: Progress,
     name: str,
     filter_line: Callable[[str], object] | None = None,
+    env: dict[str, str] | None = None,
 ) -> None:
     """Run ``command``, passing its output on as progress; raise with its tail on failure."""
     tail: deque[str] = deque(maxlen=20)
     with subprocess.Popen(
         command,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
@@ -745,7 +747,11 @@ def _download_wheels(recipe: BuildRecipe, arch: str, cache: Path, report: Progre
                 str(partial),
                 *recipe.requirements,
             ]
-            _run_streaming(command, lambda _line: None, "pip download")
+            # The recipe pins every wheel exactly; a lock or constraint the
+            # worker's own environment carries (PIP_CONSTRAINT: our test
+            # command sets it for lambdafleet's install) is not the image's.
+            env = {**os.environ, "PIP_CONSTRAINT": ""}
+            _run_streaming(command, lambda _line: None, "pip download", env=env)
             (partial / ".complete").write_text(" ".join(recipe.requirements) + "\n")
             os.replace(partial, folder)
         finally:
