@@ -87,9 +87,9 @@ class Worker:
         # process's: the worker cannot run (the CLI then exits).
         self.refused = asyncio.Event()
         self.refusal = ""
-        # Whether this process has registered once: only then are the
-        # containers labelled with its id its own to remove (another live
-        # process may hold the id, and is refused... or this one is).
+        # Whether the control plane has accepted this process's id once:
+        # only then are the containers labelled with the id this process's
+        # to remove (one refused the id of a live worker must not touch them).
         self._claimed = False
         self.docker_host = docker_host
         self.advertise_address = advertise_address
