@@ -34,8 +34,12 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
         first = await context.read()
         if first is grpc.aio.EOF or not first.HasField("register"):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "first message must register")
-        session = WorkerSession(first.register, self.registry.ttl_ms)
-        self.registry.add(session)
+        session = WorkerSession(first.register, self.registry.ttl_ms, ready=False)
+        if not await self.registry.admit(session):
+            await context.abort(
+                grpc.StatusCode.ALREADY_EXISTS,
+                f"worker id {session.worker_id!r} is in use by another live worker process",
+            )
         await context.write(
             apb.ConnectResponse(
                 registered=apb.Registered(heartbeat_ttl_ms=session.heartbeat_ttl_ms())
@@ -80,6 +84,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
         if kind == "heartbeat":
             if session.on_heartbeat(message.heartbeat):
                 self.registry.runtimes_changed(session)
+            # The first one says what it runs: from now on it gets work.
+            self.registry.ready(session)
             # Through the outbox: only the writer task may write.
             session.outbox.put_nowait(
                 apb.ConnectResponse(

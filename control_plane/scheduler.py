@@ -189,6 +189,9 @@ class Scheduler:
                 # new RevisionId from a permission): look again.
                 continue
             if ok:
+                # An update (a configuration served before): what served it
+                # until now will not be used again.
+                replaced = current.HasField("serving")
                 current.configuration.CopyFrom(lifecycle.activated(current.configuration))
                 current.serving.CopyFrom(current.configuration)
                 log.info("function.active", function=name)
@@ -200,6 +203,9 @@ class Scheduler:
                 log.warning("function.failed", function=name, reason=reason)
             self.store.put(scope, "function", name, current, function=name)
             self._settle_versions(scope, name, ok, errors)
+            if ok and replaced:
+                serving = function_spec(scope, current.serving, self.store)
+                self.retire(scope, name, serving.version, environment_key(serving))
             return
 
     def _image_progress(
@@ -267,6 +273,17 @@ class Scheduler:
                     runtime=runtime,
                     error=result.error_message,
                 )
+
+    def retire(self, scope: Scope, name: str, version: str = "", keep_key: str = "") -> None:
+        """Tell every worker that the environments of function `name` (of
+        `version` only, when given) other than those of `keep_key` will
+        never be placed on again: deleted, or updated. They stop once idle,
+        instead of holding their memory until the keep-alive."""
+        retirement = apb.RetireEnvironments(
+            function_arn=function_arn(scope, name), version=version, keep_key=keep_key
+        )
+        for session in self.registry.registered():
+            session.retire(retirement)
 
     def _workers_changed(self) -> None:
         self.registry.changed.set()

@@ -128,7 +128,7 @@ class ControlPlane:
         await self.provisioner.close()
         await self.events.close()
         await self.scheduler.close()
-        for session in self.registry.live():
+        for session in self.registry.registered():
             self.registry.remove(session, "control plane stopping")
         if self._server is not None:
             await self._server.stop(grace)

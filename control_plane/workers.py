@@ -8,6 +8,7 @@ ends is failed at once, so no caller waits on a dead worker.
 from __future__ import annotations
 
 import asyncio
+import enum
 import itertools
 import random
 import time
@@ -28,8 +29,14 @@ class WorkerGone(Exception):
 
 
 class WorkerSession:
-    def __init__(self, register: apb.Register, ttl_ms: int) -> None:
+    def __init__(self, register: apb.Register, ttl_ms: int, ready: bool = True) -> None:
         self.worker_id = register.worker_id
+        # Random per worker process (empty from an older worker).
+        self.instance_id = register.instance_id
+        # Counted and placed on only once ready: a session the AgentService
+        # accepted becomes ready with its first heartbeat, which the worker
+        # sends once it removed what a previous run of it left behind.
+        self.ready = ready
         self.capacity = max(1, register.capacity)
         self.memory_mb = register.memory_mb
         self.version = register.version
@@ -208,6 +215,11 @@ class WorkerSession:
         self._changed()
         self.provisioned = {e.environment_key: e for e in report.environments}
 
+    def retire(self, retirement: apb.RetireEnvironments) -> None:
+        """Tell the worker that environments will never be used again."""
+        if not self.closed:
+            self.outbox.put_nowait(apb.ConnectResponse(retire=retirement))
+
     def drain(self) -> None:
         """The worker is shutting down: place nothing more on it, and tell
         it so; work already sent is still answered."""
@@ -236,6 +248,39 @@ class WorkerSession:
             if not pfuture.done():
                 pfuture.set_exception(WorkerGone(self.worker_id))
         self.outbox.put_nowait(None)
+
+
+class Claim(enum.Enum):
+    """What becomes of a registration under a worker id."""
+
+    # No live session holds the id, or its holder is this same process
+    # reconnecting, or a previous process that stopped heartbeating.
+    TAKE = "take"
+    # Another live process holds it: it heartbeated since this one came.
+    REFUSE = "refuse"
+    # Not known yet: the holder has neither heartbeated since nor expired.
+    WAIT = "wait"
+
+
+def claim(holder: WorkerSession | None, instance_id: str, arrived: float, now: float) -> Claim:
+    """Whether a registration that `arrived` (monotonic) with `instance_id`
+    may take its worker id from `holder`, the session holding it. A worker
+    restarted after its process died must get its id back (its containers
+    are labelled with it), while a second process given the id of a live
+    one must not take it over: the two would replace each other forever.
+    The old session's stream may outlive its process for a while (no FIN
+    from a dead host), so only a sign of life after the newcomer came, a
+    heartbeat or a result, tells a live holder; its heartbeat TTL running
+    out tells a dead one."""
+    if holder is None or holder.closed:
+        return Claim.TAKE
+    if instance_id and holder.instance_id == instance_id:
+        return Claim.TAKE
+    if holder.last_seen > arrived:
+        return Claim.REFUSE
+    if now > holder.deadline:
+        return Claim.TAKE
+    return Claim.WAIT
 
 
 class WorkerRegistry:
@@ -285,6 +330,29 @@ class WorkerRegistry:
         )
         self._notify()
 
+    async def admit(self, session: WorkerSession, poll_s: float = 0.05) -> bool:
+        """Register `session` once its worker id is its to take (see
+        `claim`); False, and nothing registered, when another live process
+        holds the id. Waits at most the holder's heartbeat TTL."""
+        arrived = time.monotonic()
+        while True:
+            holder = self.sessions.get(session.worker_id)
+            verdict = claim(holder, session.instance_id, arrived, time.monotonic())
+            if verdict is Claim.TAKE:
+                session.touch()  # its TTL runs from now, not from its arrival
+                self.add(session)
+                return True
+            if verdict is Claim.REFUSE:
+                log.warning("worker.id_in_use", worker_id=session.worker_id)
+                return False
+            await asyncio.sleep(poll_s)
+
+    def ready(self, session: WorkerSession) -> None:
+        """The session's first heartbeat came: work may be placed on it."""
+        if not session.ready and not session.closed:
+            session.ready = True
+            self._notify()
+
     def remove(self, session: WorkerSession, reason: str) -> None:
         session.close()
         if self.sessions.get(session.worker_id) is session:
@@ -292,8 +360,13 @@ class WorkerRegistry:
             log.info("worker.gone", worker_id=session.worker_id, reason=reason)
             self._notify()
 
-    def live(self) -> list[WorkerSession]:
+    def registered(self) -> list[WorkerSession]:
+        """Every open session, ready or not."""
         return [s for s in self.sessions.values() if not s.closed]
+
+    def live(self) -> list[WorkerSession]:
+        """The open sessions that are ready (counted, placed on)."""
+        return [s for s in self.registered() if s.ready]
 
     def accepting(self) -> list[WorkerSession]:
         """The live workers new work may be placed on (not draining)."""
@@ -310,7 +383,7 @@ class WorkerRegistry:
     def expire(self, now: float | None = None) -> list[WorkerSession]:
         """Remove the sessions whose heartbeat TTL has passed."""
         now = time.monotonic() if now is None else now
-        expired = [s for s in self.live() if s.deadline < now]
+        expired = [s for s in self.registered() if s.deadline < now]
         for session in expired:
             self.remove(session, "heartbeat TTL expired")
         return expired

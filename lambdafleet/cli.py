@@ -12,7 +12,6 @@ import contextlib
 import hashlib
 import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -164,7 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the gateway of the daemon's bridge network)",
     )
     _add(wk, "--runtime-api-port", 0, type=int, help="Runtime API port (0: any free port)")
-    _add(wk, "--worker-id", socket.gethostname(), help="stable id of this worker")
+    _add(
+        wk,
+        "--worker-id",
+        "",
+        help="stable id of this worker, unique among the live ones "
+        "(default: the host name and the ID of its Docker daemon)",
+    )
     _add(wk, "--capacity", 64, type=int, help="environments at once")
     _add(wk, "--cache-dir", None, help="where fetched code is cached")
     _add(wk, "--backend", "docker", choices=BACKENDS, help=BACKEND_HELP)
@@ -211,16 +216,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _serve(start: Callable[[], Awaitable[None]], stop: Callable[[], Awaitable[None]]) -> None:
-    """Start, wait for SIGINT or SIGTERM, then stop cleanly."""
+async def _serve(
+    start: Callable[[], Awaitable[None]],
+    stop: Callable[[], Awaitable[None]],
+    failed: asyncio.Event | None = None,
+) -> None:
+    """Start, wait for SIGINT or SIGTERM (or `failed`), then stop cleanly."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     try:
         await start()
-        await stopping.wait()
-        log.info("shutdown.requested")
+        waits = [asyncio.create_task(stopping.wait())]
+        if failed is not None:
+            waits.append(asyncio.create_task(failed.wait()))
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for wait in waits:
+            wait.cancel()
+        if stopping.is_set():
+            log.info("shutdown.requested")
     finally:
         await stop()
 
@@ -304,12 +319,12 @@ async def _gateway(args: argparse.Namespace) -> None:
     await _serve(gw.start, gw.stop)
 
 
-async def _worker(args: argparse.Namespace) -> None:
+async def _worker(args: argparse.Namespace) -> int:
     from .worker.agent import Worker
 
     worker = Worker(
         control_plane=args.control_plane,
-        worker_id=args.worker_id,
+        worker_id=args.worker_id or "",
         docker_host=args.docker_host,
         advertise_address=args.advertise_address,
         runtime_api_port=int(args.runtime_api_port),
@@ -320,11 +335,16 @@ async def _worker(args: argparse.Namespace) -> None:
     )
 
     async def stop() -> None:
-        # SIGTERM drains: in-flight invocations finish before the containers go.
-        await worker.drain()
+        if not worker.refused.is_set():
+            # SIGTERM drains: in-flight invocations finish before the containers go.
+            await worker.drain()
         await worker.stop()
 
-    await _serve(worker.start, stop)
+    await _serve(worker.start, stop, worker.refused)
+    if worker.refused.is_set():
+        print(f"lambdafleet worker: {worker.refusal}", file=sys.stderr, flush=True)
+        return 1
+    return 0
 
 
 def _images_build(args: argparse.Namespace) -> int:
@@ -413,11 +433,12 @@ def _run(args: argparse.Namespace) -> int:
             # would surface only as a function behaving differently.
             print(f"lambdafleet {args.command}: {problem}", file=sys.stderr)
             return 2
+    if args.command == "worker":
+        return asyncio.run(_worker(args))
     runners = {
         "up": _up,
         "control-plane": _control_plane,
         "gateway": _gateway,
-        "worker": _worker,
     }
     from .gateway.server import PortInUseError
 

@@ -299,3 +299,82 @@ def test_a_line_longer_than_lambda_truncate_stdout_is_cut(truncating_cluster: Up
     assert short == "short"
     events = wait_for_message(truncating_cluster.endpoint, name, "", "short")
     assert "y" * 50 + "..." in [e["message"] for e in events]
+
+
+def test_concurrent_invocations_report_truly(cluster: UpCluster, client: Any) -> None:
+    """Eight callers at once of a function that succeeds: every REPORT line,
+    in each caller's Tail and in the function's log, has a real Duration and
+    no error status (an environment reused by the next caller before the
+    first caller was answered wrote `Duration: 0.00 ms ... Status: error`)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    name = create_printer(client)
+    callers, rounds = 8, 6
+
+    def call(n: int) -> list[str]:
+        request_ids = []
+        for i in range(rounds):
+            tail = i % 2 == 0
+            response = invoke(client, name, [f"caller {n} round {i}"], tail=tail)
+            rid = response["ResponseMetadata"]["RequestId"]
+            request_ids.append(rid)
+            if tail:
+                reports = [x for x in tail_of(response) if x.startswith("REPORT")]
+                assert len(reports) == 1, tail_of(response)
+                match = REPORT.fullmatch(reports[0])
+                assert match is not None and match["id"] == rid, reports
+                assert float(match["duration"]) > 0, reports
+        return request_ids
+
+    with ThreadPoolExecutor(callers) as pool:
+        request_ids = {rid for ids in pool.map(call, range(callers)) for rid in ids}
+    assert len(request_ids) == callers * rounds
+    deadline = time.monotonic() + 30
+    while True:
+        reports = [
+            e["message"] for e in http_logs(cluster.endpoint, name) if "REPORT" in e["message"]
+        ]
+        if len(reports) >= len(request_ids) or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    matches = [REPORT.fullmatch(r) for r in reports]
+    untrue = [r for r, m in zip(reports, matches, strict=True) if m is None]
+    assert untrue == [], f"{len(untrue)} of {len(reports)} REPORT lines untrue: {untrue[:3]}"
+    assert {m["id"] for m in matches if m is not None} == request_ids
+    assert all(float(m["duration"]) > 0 for m in matches if m is not None)
+
+
+RAISER = """
+def handler(event, context):
+    return event["name"]
+"""
+
+
+def test_a_python_error_keeps_its_line_breaks(cluster: UpCluster, client: Any) -> None:
+    """awslambdaric writes an error and its traceback as one line joined by
+    \\r; the log shows it as AWS's does: the error, then the traceback on
+    lines of their own, in the Tail and in `lambdafleet logs`."""
+    name = f"logs-{uuid.uuid4().hex[:10]}"
+    client.create_function(
+        FunctionName=name,
+        Runtime="python3.11",
+        Role=ROLE,
+        Handler="app.handler",
+        Code={"ZipFile": zip_bytes({"app.py": RAISER})},
+    )
+    client.get_waiter("function_active_v2").wait(
+        FunctionName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 300}
+    )
+    response = client.invoke(FunctionName=name, Payload=b"{}", LogType="Tail")
+    response["Payload"].read()
+    assert response["FunctionError"] == "Unhandled"
+    lines = tail_of(response)
+    assert "\r" not in "".join(lines)
+    error = lines.index("[ERROR] KeyError: 'name'")
+    assert lines[error + 1] == "Traceback (most recent call last):"
+    assert lines[error + 2].lstrip("\xa0 ").startswith('File "/var/task/app.py"')
+
+    rid = response["ResponseMetadata"]["RequestId"]
+    printed = cli_lines(cluster.endpoint, name, f"REPORT RequestId: {rid}")
+    error = next(i for i, x in enumerate(printed) if x.endswith("[ERROR] KeyError: 'name'"))
+    assert printed[error + 1] == "Traceback (most recent call last):"

@@ -371,3 +371,140 @@ def test_event_json_is_one_object_a_line() -> None:
         "log_stream": "s",
         "message": "m",
     }
+
+
+def fake_pool(capacity: int = 4) -> tuple[Pool, list[apb.LogLine]]:
+    pool: Pool
+    sandboxes = FakeBackend(FakeConfig()).sandboxes("w1", lambda h: pool.lookup(h))
+    pool = Pool(
+        containers=sandboxes,
+        images=FakeImages(),
+        code=NoCode(),  # type: ignore[arg-type]
+        runtime_api_host="127.0.0.1",
+        runtime_api_port=0,
+        capacity=capacity,
+        keepalive_s=600,
+        startup_timeout_s=5,
+    )
+    shipped: list[apb.LogLine] = []
+    pool.emit_log = shipped.append
+    sandboxes.watch_output(pool.on_container_output)
+    return pool, shipped
+
+
+REPORT_LINE = re.compile(
+    r"REPORT RequestId: (?P<id>r\d+-\d+)\tDuration: (?P<duration>\d+\.\d\d) ms\t"
+    r"Billed Duration: \d+ ms\tMemory Size: 128 MB\tMax Memory Used: \d+ MB\t"
+    r"(?:Init Duration: \d+\.\d\d ms\t)?"
+)
+
+
+def test_concurrent_callers_get_true_report_lines() -> None:
+    """Eight callers invoking one succeeding function over and over, as
+    many environments as callers: an environment that answered is taken by
+    the next caller before the first caller's waiter has run, and the next
+    START closes the first invocation's log. Its REPORT must still say how
+    it ended (issue 18: `Duration: 0.00 ms ... Status: error` for 404 of
+    1,895), and a Tail caller still gets its own log."""
+
+    async def run() -> None:
+        pool, shipped = fake_pool(capacity=8)
+        spec = apb.FunctionSpec(
+            function_arn=ARN,
+            function_name="f",
+            version="$LATEST",
+            runtime="python3.11",
+            handler="app.handler",
+            memory_size=128,
+            timeout=5,
+            code_sha256="sha",
+        )
+        tails: dict[str, str] = {}
+
+        async def caller(n: int) -> None:
+            for i in range(30):
+                rid = f"r{n}-{i}"
+                result = await pool.invoke(
+                    apb.InvokeAssignment(
+                        invocation_id=rid, request_id=rid, function=spec, log_tail=i % 2 == 0
+                    )
+                )
+                assert result.status == apb.INVOKE_STATUS_SUCCESS
+                if i % 2 == 0:
+                    tails[rid] = result.log_tail
+
+        await asyncio.gather(*(caller(n) for n in range(8)))
+        await pool.flush_logs()
+        reports = [x.message for x in shipped if x.message.startswith("REPORT")]
+        assert len(reports) == 8 * 30
+        bad = [r for r in reports if REPORT_LINE.fullmatch(r) is None]
+        assert bad == [], f"{len(bad)} of {len(reports)} REPORT lines untrue: {bad[:3]}"
+        for rid, tail in tails.items():
+            report = [x for x in tail.splitlines() if x.startswith("REPORT")]
+            assert len(report) == 1, (rid, tail)
+            match = REPORT_LINE.fullmatch(report[0])
+            assert match is not None and match["id"] == rid, report
+        await pool.close()
+
+    asyncio.run(run())
+
+
+def test_a_late_answer_does_not_undo_a_timeout() -> None:
+    log, out = make_log()
+    log.begin("r1")
+    log.answered("r1", Outcome(1000.0, "timeout"))
+    log.answered("r1", Outcome(1000.5))
+    log.close("r1")
+    assert out[-1].message.endswith("\tStatus: timeout\t")
+
+
+def test_the_tail_of_an_invocation_closed_by_the_next_start() -> None:
+    log, _ = make_log()
+    log.begin("r1")
+    log.output("stdout", b"one\n", 1000.0)
+    log.answered("r1", Outcome(1.0))
+    log.begin("r2")
+    assert log.close("r1") is None  # END and REPORT were written once
+    assert log.tail("r1").splitlines()[:3] == [
+        "START RequestId: r1 Version: $LATEST",
+        "one",
+        "END RequestId: r1",
+    ]
+    assert log.tail("unknown") == ""
+
+
+# -- multi-line messages ----------------------------------------------------------
+
+
+def test_a_line_with_carriage_returns_is_one_event_with_line_breaks() -> None:
+    # awslambdaric's StandardLogSink: the lines of an error joined by \r.
+    assert il.event_message("[ERROR] KeyError: 'name'\rTraceback (most recent call last):") == (
+        "[ERROR] KeyError: 'name'\nTraceback (most recent call last):"
+    )
+    assert il.event_message("a line ended by CRLF\r") == "a line ended by CRLF"
+    assert il.event_message("a\r\rb") == "a\n\nb"
+    assert il.event_message("plain") == "plain"
+
+
+def test_a_python_error_keeps_its_line_breaks_in_the_log_and_the_tail() -> None:
+    log, out = make_log()
+    log.begin("r1")
+    log.output(
+        "stdout",
+        b"[ERROR] KeyError: 'name'\rTraceback (most recent call last):\r"
+        b'\xc2\xa0\xc2\xa0File "/var/task/app.py", line 2, in handler\n',
+        1000.0,
+    )
+    log.answered("r1", Outcome(1.0))
+    tail = log.close("r1")
+    assert tail is not None
+    assert tail.splitlines()[1:4] == [
+        "[ERROR] KeyError: 'name'",
+        "Traceback (most recent call last):",
+        '\xa0\xa0File "/var/task/app.py", line 2, in handler',
+    ]
+    # One event, as AWS's log holds it (recorded: test_invocation_type_event_error).
+    assert out[1].message == (
+        "[ERROR] KeyError: 'name'\nTraceback (most recent call last):\n"
+        '\xa0\xa0File "/var/task/app.py", line 2, in handler'
+    )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -39,6 +40,7 @@ from .pool import Pool
 from .prestart import ENV_VAR as PRESTART_ENV
 from .prestart import Prestart, parse_config
 from .provisioned import Provisioned
+from .worker_id import default_worker_id
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +95,7 @@ class Worker:
         self,
         *,
         control_plane: str,
-        worker_id: str,
+        worker_id: str = "",
         docker_host: str | None = None,
         advertise_address: str | None = None,
         runtime_api_port: int = 0,
@@ -105,7 +107,19 @@ class Worker:
         self.control_plane = control_plane
         # None: plaintext, for in-process use on loopback.
         self.transport = transport or Transport.plaintext()
+        # Empty: the default, known once the daemon is (worker_id.py).
         self.worker_id = worker_id
+        # Tells this process's reconnects from another process that
+        # registers with the same worker id (which the control plane refuses).
+        self.instance_id = secrets.token_hex(8)
+        # Set when the control plane refused the worker id as another live
+        # process's: the worker cannot run (the CLI then exits).
+        self.refused = asyncio.Event()
+        self.refusal = ""
+        # Whether the control plane has accepted this process's id once:
+        # only then are the containers labelled with the id this process's
+        # to remove (one refused the id of a live worker must not touch them).
+        self._claimed = False
         self.docker_host = docker_host
         self.advertise_address = advertise_address
         self.runtime_api_port = runtime_api_port
@@ -116,6 +130,8 @@ class Worker:
         self.max_concurrent_starts = int(_env_float("LAMBDAFLEET_MAX_CONCURRENT_STARTS", 4))
         # None: sandboxes are containers on the Docker daemon (the default).
         self.fake = backend
+        # Set once the control plane took this session's first heartbeat
+        # (it places work here from then on); cleared when the session ends.
         self.registered = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -132,6 +148,7 @@ class Worker:
         self.images: Images
         if self.fake is not None:
             # Fake sandboxes find their environment as the Runtime API does.
+            self.worker_id = self.worker_id or socket.gethostname()
             self.containers = self.fake.sandboxes(self.worker_id, lambda h: self.pool.lookup(h))
             self.images = FakeImages(self.fake.config)
             host_ip = "127.0.0.1"
@@ -183,8 +200,6 @@ class Worker:
             self.memory_mb = await asyncio.to_thread(
                 lambda: int(self.client.info().get("MemTotal", 0)) // (1024 * 1024)
             )
-        if self.prestart is not None:
-            self.prestart.start()
         self.pool.on_change = self._environments_changed
         # A runtime's image became ready (prepared, or made for a cold
         # start): say so at once, ahead of the PrepareResult.
@@ -210,6 +225,9 @@ class Worker:
         flags = parse_flags(os.environ.get(FLAGS_ENV))
         remove_stopped = parse_remove(os.environ.get(REMOVE_ENV))
         self.client = await asyncio.to_thread(self._docker_client)
+        if not self.worker_id:
+            info = await asyncio.to_thread(self.client.info)
+            self.worker_id = default_worker_id(socket.gethostname(), str(info.get("ID") or ""))
         # Containers' output streams stay open, idle, for hours: their
         # client has no read timeout.
         stream_client = await asyncio.to_thread(self._docker_client, None)
@@ -221,9 +239,6 @@ class Worker:
             flags=flags,
             remove_stopped=remove_stopped,
         )
-        removed = await containers.remove_all()
-        if removed:
-            log.info("worker.orphans_removed", count=removed)
         self.images = ImageResolver(os.environ.get("LAMBDA_RUNTIME_IMAGE_MAPPING"), self.client)
         host = self.advertise_address
         if not host:
@@ -255,6 +270,9 @@ class Worker:
                     code, details = exc.code(), exc.details() or ""
                 else:
                     code, details = None, str(exc)
+                if code == grpc.StatusCode.ALREADY_EXISTS:
+                    self._refuse(details)
+                    return
                 refused = session_error(
                     code.name if code is not None else None,
                     details,
@@ -295,6 +313,7 @@ class Worker:
                     architectures=["x86_64"],
                     version=__version__,
                     ready_runtimes=sorted(self.images.ready_runtimes()),
+                    instance_id=self.instance_id,
                 )
             )
         )
@@ -302,7 +321,6 @@ class Worker:
         if first is grpc.aio.EOF or not first.HasField("registered"):
             raise ConnectionError("control plane did not accept the registration")
         ttl_ms = first.registered.heartbeat_ttl_ms
-        self.registered.set()
         log.info("worker.registered", worker_id=self.worker_id, heartbeat_ttl_ms=ttl_ms)
 
         async def write_loop() -> None:
@@ -324,14 +342,19 @@ class Worker:
                 await asyncio.sleep(ttl_ms / 3000)
                 outbox.put_nowait(apb.ConnectRequest(heartbeat=self._heartbeat()))
 
-        # The first heartbeat of a session lists everything at once.
-        outbox.put_nowait(apb.ConnectRequest(heartbeat=self._heartbeat()))
-        tasks = [asyncio.create_task(write_loop()), asyncio.create_task(heartbeat_loop())]
-        self._outbox = outbox
-        if self._draining:
-            # Reconnected while draining: the new session must not get work.
-            outbox.put_nowait(apb.ConnectRequest(drain=apb.Drain()))
+        tasks = [asyncio.create_task(write_loop())]
         try:
+            if not self._claimed:
+                # Before the first heartbeat: the control plane places work
+                # on a session once its first heartbeat came.
+                await self._claim()
+            # The first heartbeat of a session lists everything at once.
+            outbox.put_nowait(apb.ConnectRequest(heartbeat=self._heartbeat()))
+            tasks.append(asyncio.create_task(heartbeat_loop()))
+            self._outbox = outbox
+            if self._draining:
+                # Reconnected while draining: the new session must not get work.
+                outbox.put_nowait(apb.ConnectRequest(drain=apb.Drain()))
             while True:
                 message = await call.read()
                 await self._frozen_if_hung()
@@ -348,6 +371,33 @@ class Worker:
                 t.cancel()
             call.cancel()
 
+    async def _claim(self) -> None:
+        """The id is this process's now: what its daemon holds under that
+        id is a previous run's (killed), and goes; then the pre-started
+        pool fills. Not before the control plane accepted the id: a
+        second process started with the id of a live worker would remove
+        that worker's containers."""
+        self._claimed = True
+        try:
+            removed = await self.containers.remove_all()
+        except Exception as exc:
+            # The worker runs anyway; what is left goes at its next start.
+            log.warning("worker.orphans_left", error=repr(exc))
+            removed = 0
+        if removed:
+            log.info("worker.orphans_removed", count=removed)
+        if self.prestart is not None:
+            self.prestart.start()
+
+    def _refuse(self, details: str) -> None:
+        self.refusal = (
+            f"worker id {self.worker_id!r} is in use by another live worker registered with "
+            f"the control plane at {self.control_plane}; give this worker an id of its own "
+            "with --worker-id (or LAMBDAFLEET_WORKER_ID)"
+        )
+        log.error("worker.id_in_use", worker_id=self.worker_id, details=details, hint=self.refusal)
+        self.refused.set()
+
     def _on_message(
         self, message: apb.ConnectResponse, outbox: asyncio.Queue[apb.ConnectRequest], ttl_ms: int
     ) -> int:
@@ -357,11 +407,16 @@ class Worker:
             task = asyncio.create_task(self._invoke(message.invoke, outbox))
         elif kind == "prepare":
             task = asyncio.create_task(self._prepare(message.prepare, outbox))
+        elif kind == "retire":
+            task = asyncio.create_task(self._retire(message.retire))
         else:
             if kind == "provision":
                 self.provisioned.apply(message.provision)
             elif kind == "heartbeat_ack":
                 ttl_ms = message.heartbeat_ack.heartbeat_ttl_ms or ttl_ms
+                # The control plane has taken a heartbeat of this session:
+                # it places work here from now on.
+                self.registered.set()
             elif kind == "drain_ack":
                 self._drain_acked.set()
             return ttl_ms
@@ -450,6 +505,12 @@ class Worker:
             log.warning("runtime.unavailable", runtime=assignment.runtime, error=str(exc))
         outbox.put_nowait(apb.ConnectRequest(prepare_result=result))
 
+    async def _retire(self, retirement: apb.RetireEnvironments) -> None:
+        try:
+            await self.pool.retire(retirement)
+        except Exception:
+            log.exception("environments.retire_failed", function=retirement.function_arn)
+
     def _send_report(self, report: apb.ProvisionReport) -> None:
         # Without a session the report is dropped: the next session gets its
         # assignment again, and answers it with a fresh report.
@@ -520,7 +581,8 @@ class Worker:
             await self.prestart.close()
         await self.pool.close()
         await self.logs.close()
-        removed = await self.containers.remove_all()
+        # A process refused its id never owned the containers under it.
+        removed = await self.containers.remove_all() if self._claimed else 0
         self.containers.close()
         self.http.stop()
         await self.channel.close()

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from lambdafleet.agent.v1 import agent_pb2 as apb
 
 from . import invocation_log
-from .environment_log import EnvironmentLog
+from .environment_log import EnvironmentLog, Outcome
 from .extensions import (
     INVOKE,
     SHUTDOWN,
@@ -61,6 +61,9 @@ class Invocation:
     answer: asyncio.Future[Answer] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+    # When it was handed to the environment (monotonic): REPORT's Duration
+    # runs from here to the runtime's answer.
+    handed_at: float = 0.0
     # Done when the invocation has ended: the runtime answered and every
     # extension subscribed to INVOKE is done with it (or the environment stopped).
     finished: asyncio.Future[None] = field(
@@ -105,6 +108,9 @@ class Environment:
         self.provisioned = False
         # Began as a pre-started container (worker/prestart.py).
         self.prestarted = bool(env_id)
+        # No invocation will come for it again (its function was deleted or
+        # updated): it takes no work and stops once idle.
+        self.retired = False
         self.invocations = 0
         self.last_used = time.monotonic()
         self.started = asyncio.get_running_loop().create_future()
@@ -134,6 +140,7 @@ class Environment:
     # -- called by the pool -------------------------------------------------
 
     def invoke(self, invocation: Invocation) -> None:
+        invocation.handed_at = time.monotonic()
         self.status = Status.INVOKING
         self.invocations += 1
         self.current = invocation
@@ -314,6 +321,10 @@ class Environment:
         if current is None or current.request_id != request_id or current.answer.done():
             return False
         current.answer.set_result(answer)
+        # The outcome is the log's now, in the step that may free the
+        # environment: the next invocation's START closes this one's log,
+        # possibly before the pool's waiter for this answer has run.
+        self.log.answered(request_id, Outcome((time.monotonic() - current.handed_at) * 1000))
         if self.extensions.subscribed(INVOKE):
             # The caller has the answer; the environment is free only once
             # the extensions are done with the invocation too.

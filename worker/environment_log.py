@@ -15,6 +15,7 @@ No I/O and no asyncio: lines go to `emit`, timestamps come from `clock`.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,10 @@ from lambdafleet.agent.v1 import agent_pb2 as apb
 from . import invocation_log
 
 STREAMS = ("stdout", "stderr")
+# Closed invocations whose log text is kept for a late LogResult: one
+# environment runs one invocation at a time, so only the previous one or two
+# can still have a caller waiting for its tail.
+CLOSED_KEPT = 4
 
 
 @dataclass
@@ -76,6 +81,10 @@ class EnvironmentLog:
         # Lines after an invocation's END (late, past the quiet wait) carry
         # its request id; before the first invocation (init), none.
         self._last_request_id = ""
+        # The log text of the last invocations closed, by request id: a
+        # caller waiting for its tail still gets it when the next
+        # invocation's START closed it first (concurrent callers).
+        self._closed: OrderedDict[str, str] = OrderedDict()
 
     @property
     def open_request_id(self) -> str:
@@ -92,8 +101,11 @@ class EnvironmentLog:
         self._write(request_id, invocation_log.start_line(request_id, self.version))
 
     def answered(self, request_id: str, outcome: Outcome) -> None:
-        if self._open is not None and self._open.request_id == request_id:
-            self._open.outcome = outcome
+        """How the invocation ended; the first word stands (a runtime's
+        answer arriving just after its timeout does not undo the timeout)."""
+        current = self._open
+        if current is not None and current.request_id == request_id and current.outcome is None:
+            current.outcome = outcome
 
     def output(self, stream: str, chunk: bytes, timestamp: float) -> None:
         """Bytes the runtime wrote to `stream` ("stdout" or "stderr")."""
@@ -106,6 +118,12 @@ class EnvironmentLog:
         `Task timed out after ...`)."""
         if self._open is not None:
             self._write(self._open.request_id, message)
+
+    def tail(self, request_id: str) -> str:
+        """The log text of `request_id` for LogResult, closing it if still
+        open: also when the next invocation's START closed it first."""
+        text = self.close(request_id)
+        return text if text is not None else self._closed.get(request_id, "")
 
     def close(self, request_id: str) -> str | None:
         """Write END and REPORT of `request_id` if still open; answer its log
@@ -130,10 +148,14 @@ class EnvironmentLog:
             error_type=outcome.error_type,
         )
         self._write(request_id, report, lines)
-        return invocation_log.tail(lines)
+        text = invocation_log.tail(lines)
+        self._closed[request_id] = text
+        while len(self._closed) > CLOSED_KEPT:
+            self._closed.popitem(last=False)
+        return text
 
     def _output_line(self, line: str, timestamp: float) -> None:
-        message = invocation_log.truncate(line, self.truncate_at)
+        message = invocation_log.truncate(invocation_log.event_message(line), self.truncate_at)
         request_id = self._open.request_id if self._open is not None else self._last_request_id
         self._write(request_id, message, timestamp=timestamp)
 

@@ -81,6 +81,19 @@ def report_line(
     return "\t".join(fields) + "\t"
 
 
+def event_message(line: str) -> str:
+    """A line of output as its log event's message. awslambdaric (and
+    lambdafleet's Node.js client) write a multi-line message, such as an
+    error with its traceback, as one line whose line breaks are `\\r`, so
+    that it stays one event; AWS's log holds that event with its line
+    breaks (recorded: `[ERROR] CustomException: some error occurred\\n
+    Traceback (most recent call last):\\n...`). A `\\r` that ends the line
+    (a CRLF) is the line's end, not a break."""
+    if line.endswith("\r"):
+        line = line[:-1]
+    return line.replace("\r", "\n")
+
+
 def tail(lines: list[str], limit: int = TAIL_BYTES) -> str:
     """The log text of an invocation as LogResult carries it (each line ended
     by a newline), cut to its last `limit` bytes."""
@@ -90,9 +103,10 @@ def tail(lines: list[str], limit: int = TAIL_BYTES) -> str:
 
 class LineSplitter:
     """Bytes from one output stream, cut into lines at `\\n` only: a `\\r`
-    stays inside its line, as on AWS (awslambdaric joins the lines of a
-    traceback with `\\r`). A partial line waits for the rest; bytes are kept
-    until a line is whole, so a character split across chunks survives."""
+    stays inside its line, which is one log event (awslambdaric joins the
+    lines of a traceback with `\\r`: see event_message). A partial line
+    waits for the rest; bytes are kept until a line is whole, so a
+    character split across chunks survives."""
 
     def __init__(self, max_pending: int = 256 * 1024) -> None:
         self._pending = b""

@@ -110,6 +110,8 @@ class Pool:
         # Folders of hot-reloading functions (worker/hot_reload.py).
         self.hot_reload = HotReload.from_env(self._folder_changed)
         self._restarts: set[asyncio.Task[None]] = set()
+        # Retired environments being stopped once their invocation ended.
+        self._retiring: set[asyncio.Task[None]] = set()
 
     @property
     def start_slots(self) -> asyncio.Semaphore:
@@ -182,12 +184,15 @@ class Pool:
         )
         request_id = invocation.request_id
         env.log.begin(request_id, env.init_ms if result.cold_start else None)
-        handed = time.monotonic()
         env.invoke(invocation)
-        status = error_type = ""
+        handed = invocation.handed_at
         try:
             answer = await asyncio.wait_for(asyncio.shield(invocation.answer), spec.timeout)
         except TimeoutError:
+            # Its outcome is written before any await: the environment is
+            # reset below and may serve the next invocation, whose START
+            # closes this log.
+            env.log.answered(request_id, Outcome(_since_ms(handed), "timeout"))
             answer = Answer(
                 _error(
                     "Sandbox.Timedout",
@@ -196,7 +201,6 @@ class Pool:
                 ),
                 "Unhandled",
             )
-            status = "timeout"
             env.log.note(
                 f"{datetime.now(UTC).isoformat(timespec='milliseconds').replace('+00:00', 'Z')}"
                 f" {request_id} Task timed out after {spec.timeout:.2f} seconds"
@@ -205,7 +209,7 @@ class Pool:
             await self._reset_after_timeout(env, invocation)
         except EnvironmentStopped as exc:
             answer = exc.answer or Answer(exit_error(invocation.request_id, str(exc)), "Unhandled")
-            status, error_type = "error", "Runtime.ExitError"
+            env.log.answered(request_id, Outcome(_since_ms(handed), "error", "Runtime.ExitError"))
             await self.discard(env, str(exc))
         if answer.reset:
             await self.discard(env, "its runtime was refused its answer")
@@ -213,14 +217,15 @@ class Pool:
         result.runtime_us = int(ran_s * 1e6)
         if result.cold_start and env.init_ms:
             result.init_us = int(env.init_ms * 1000)
-        env.log.answered(request_id, Outcome(ran_s * 1000, status, error_type))
+        # (An answer's outcome was written by the environment as it came in.)
         if assignment.log_tail:
             # Only this caller waits for the output to arrive (and for the
             # extensions, whose output is the invocation's too).
             await self._until_finished(env, invocation)
             await self._settle(env)
             await self._read_memory(env)
-            result.log_tail = env.log.close(request_id) or ""
+            result.log_tail = env.log.tail(request_id)
+            self._stop_if_retired(env)
         else:
             self._close_later(env, invocation)
         result.payload = answer.payload
@@ -286,6 +291,7 @@ class Pool:
             if env.log.open_request_id == request_id:
                 await self._read_memory(env)
                 env.log.close(request_id)
+            self._stop_if_retired(env)
 
         task = asyncio.get_running_loop().create_task(close())
         self._closing.add(task)
@@ -297,7 +303,7 @@ class Pool:
         serve no other invocation (their count is the lease pool's)."""
         best: Environment | None = None
         for env in self.by_host.values():
-            if env.key == key and env.status is Status.READY and env.current is None:
+            if env.key == key and _idle(env) and not env.retired:
                 if env.provisioned and not provisioned:
                     continue
                 rank = (env.provisioned, env.last_used)
@@ -502,24 +508,58 @@ class Pool:
     async def reap_idle(self) -> None:
         now = time.monotonic()
         for env in list(self.by_host.values()):
-            if (
-                env.status is Status.READY
-                and env.current is None
-                and not env.provisioned  # kept until its config goes
-                and now - env.last_used > self.keepalive_s
-            ):
+            if not _idle(env):
+                continue
+            if env.retired:
+                await self.discard(env, "retired", "spindown")
+            elif not env.provisioned and now - env.last_used > self.keepalive_s:
+                # (A provisioned one is kept until its config goes.)
                 await self.discard(env, "keep-alive expired", "spindown")
 
+    # -- retirement --------------------------------------------------------------
+
+    async def retire(self, retirement: apb.RetireEnvironments) -> int:
+        """The control plane will place nothing more on these environments
+        (their function was deleted or updated): they take no more work,
+        the idle ones stop now, the busy ones once their invocation ends,
+        instead of holding their memory until the keep-alive. How many
+        environments it retired."""
+        retired = [env for env in self.by_host.values() if retires(retirement, env)]
+        for env in retired:
+            env.retired = True
+        log.info(
+            "environments.retired",
+            function=retirement.function_arn,
+            version=retirement.version or "*",
+            count=len(retired),
+        )
+        await asyncio.gather(
+            *(self.discard(env, "retired", "spindown") for env in retired if _idle(env)),
+            return_exceptions=True,
+        )
+        return len(retired)
+
+    def _stop_if_retired(self, env: Environment) -> None:
+        """A retired environment whose invocation ended goes (off the
+        caller's path); one still busy is left to the reaper."""
+        if not (env.retired and _idle(env)):
+            return
+        task = asyncio.get_running_loop().create_task(self.discard(env, "retired", "spindown"))
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
     async def flush_logs(self) -> None:
-        """Let every pending END/REPORT be written (draining)."""
+        """Let every pending END/REPORT be written (draining), and the
+        retired environments those invocations ran in stop."""
         await asyncio.gather(*self._closing, return_exceptions=True)
+        await asyncio.gather(*self._retiring, return_exceptions=True)
 
     async def close(self) -> None:
         for task in list(self._closing):
             task.cancel()
         await asyncio.gather(*self._closing, return_exceptions=True)
         self.hot_reload.close()
-        for task in list(self._restarts):
+        for task in [*self._restarts, *self._retiring]:
             task.cancel()
         # Extensions hear SHUTDOWN while the containers still run.
         await asyncio.gather(
@@ -581,6 +621,28 @@ class Pool:
         except Exception as exc:
             log.warning("environment.restart_failed", environment=env.id, error=repr(exc))
             await self.discard(env, f"runtime restart failed: {exc!r}")
+
+
+def retires(retirement: apb.RetireEnvironments, env: Environment) -> bool:
+    """Whether `retirement` names `env`: of its function (and version, if
+    one is named) but not of the key kept. Provisioned environments follow
+    their ProvisionAssignment instead."""
+    spec = env.spec
+    return (
+        not env.provisioned
+        and env.status is not Status.STOPPED
+        and spec.function_arn == retirement.function_arn
+        and (not retirement.version or spec.version == retirement.version)
+        and env.key != retirement.keep_key
+    )
+
+
+def _idle(env: Environment) -> bool:
+    return env.status is Status.READY and env.current is None
+
+
+def _since_ms(started: float) -> float:
+    return (time.monotonic() - started) * 1000
 
 
 def _container_name(worker_id: str, function_name: str, env_id: str) -> str:

@@ -421,10 +421,12 @@ async def delete_function(
                 raise function_not_found(scope, name)
             for kind in QUALIFIER_SCOPED:
                 api_.store.delete(scope, kind, f"{name}:{qualifier}")
+        api_.scheduler.retire(scope, name, qualifier)
         log.info("function.version_deleted", function=name, version=qualifier)
         return api.DeleteFunctionResponse()
     with api_.store.transaction():
         api_.store.delete_function(scope, name)
+    api_.scheduler.retire(scope, name)
     log.info("function.deleted", function=name)
     return api.DeleteFunctionResponse()
 
