@@ -61,6 +61,12 @@ if ls /wheels/runtime/*.whl >/dev/null 2>&1; then
     export PIP_NO_INDEX=1 PIP_FIND_LINKS=/wheels/runtime
 fi
 
+# One daemon per container, its storage a tmpfs: the daemon's ID (part of a
+# worker's default id) is new after every restart of the container, while the
+# container's host name stays. So the host name is the id here, and a worker
+# restarted in its container registers again under the id it had.
+export LAMBDAFLEET_WORKER_ID="${LAMBDAFLEET_WORKER_ID:-$(hostname)}"
+
 # The worker stays a child so that on SIGTERM it removes its containers while
 # the daemon still runs; the daemon stops after it.
 lambdafleet worker "$@" &
