@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aws_recorded import step as recorded_step
 from botocore.exceptions import ClientError
 from cluster import ECHO_HANDLER, ROLE, create_echo, zip_bytes
 from google.protobuf import message_factory
@@ -247,10 +248,15 @@ def test_create_with_publish_answers_the_unqualified_arn(tmp_path: Path) -> None
     api_.store.close()
 
 
+# The recorded scenarios created their functions with LocalStack's test
+# helper, which sends an empty Environment (AWS then shows one).
+AS_RECORDED: dict[str, Any] = {"Environment": {"Variables": {}}}
+
+
 def test_redundant_update_still_goes_through_an_update(client: Any) -> None:
     test = "TestLambdaFunction::test_redundant_updates"
     fn = fn_name()
-    create_echo(client, fn)
+    create_echo(client, fn, **AS_RECORDED)
     first = client.update_function_configuration(FunctionName=fn, Description="same")
     same_keys(first, recorded(test, "first_update_result"))
     settled = wait_updated(client, fn)
@@ -343,7 +349,7 @@ def test_update_exceptions_as_recorded(client: Any) -> None:
 
 def test_logging_snapstart_and_vpc_configuration(client: Any) -> None:
     fn = fn_name()
-    create_echo(client, fn)
+    create_echo(client, fn, **AS_RECORDED)
     json_logs = client.update_function_configuration(
         FunctionName=fn, LoggingConfig={"LogFormat": "JSON"}
     )
@@ -536,8 +542,8 @@ def test_zip_function_refuses_an_image(client: Any) -> None:
 def test_list_functions_all_versions_and_pages(client: Any) -> None:
     test = "TestLambdaFunction::test_list_functions"
     first, second = fn_name(), fn_name()
-    create_echo(client, first, Publish=True)
-    create_echo(client, second)
+    create_echo(client, first, Publish=True, **AS_RECORDED)
+    create_echo(client, second, **AS_RECORDED)
     every = [
         f
         for page in client.get_paginator("list_functions").paginate(
@@ -813,3 +819,21 @@ def test_layer_and_function_code_from_s3_without_credentials(
         assert [v.version for v in listed.layer_versions] == [1]
     finally:
         api_.store.close()
+
+
+def test_no_environment_unless_one_is_given(client: Any) -> None:
+    """AWS answers no Environment for a function created without one
+    (recorded: test_lambda_code_location_zipfile), and the empty map for one
+    created with an empty one."""
+    test = "TestLambdaFunction::test_lambda_code_location_zipfile"
+    recorded_keys = set(body(recorded_step(test, "create-response-zip-file")))
+    bare = f"env-none-{uuid.uuid4().hex[:8]}"
+    created = create_echo(client, bare)
+    assert "Environment" not in created
+    assert set(body(created)) == recorded_keys
+    assert "Environment" not in client.get_function_configuration(FunctionName=bare)
+    assert "Environment" not in client.get_function(FunctionName=bare)["Configuration"]
+    empty = f"env-empty-{uuid.uuid4().hex[:8]}"
+    created = create_echo(client, empty, Environment={"Variables": {}})
+    assert created["Environment"] == {"Variables": {}}
+    assert client.get_function_configuration(FunctionName=empty)["Environment"] == {"Variables": {}}
