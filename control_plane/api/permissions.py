@@ -258,6 +258,22 @@ def check_revision(given: str, policy: state_pb2.Policy | None, target: Target) 
         raise revision_mismatch(given)
 
 
+def attached_policy(
+    store: ResourceStore, scope: Scope, name: str, qualifier: str | None
+) -> state_pb2.Policy:
+    """The policy of $LATEST, a version or an alias, as GetPolicy reads it:
+    it names nothing, so every miss is the same answer (recorded)."""
+    missing = not_found(RESOURCE_NOT_FOUND)
+    try:
+        target = find_target(store, scope, name, qualifier, missing)
+    except LambdaError as exc:
+        raise missing from exc
+    policy = store.get(scope, POLICY, target.policy_id, state_pb2.Policy)
+    if policy is None:
+        raise missing
+    return policy
+
+
 def _grant(request: api.AddPermissionRequest, resource: str) -> Grant:
     def opt(field: str) -> Any:
         return getattr(request, field) if request.HasField(field) else None
@@ -307,18 +323,9 @@ async def add_permission(
 async def get_policy(
     api_: Api, caller: Caller, request: api.GetPolicyRequest
 ) -> api.GetPolicyResponse:
-    scope = caller.scope
-    missing = not_found(RESOURCE_NOT_FOUND)
-    try:
-        target = find_target(
-            api_.store, scope, request.function_name, request.qualifier or None, missing
-        )
-    except LambdaError as exc:
-        # GetPolicy names nothing: every miss is the same answer (recorded).
-        raise missing from exc
-    policy = api_.store.get(scope, POLICY, target.policy_id, state_pb2.Policy)
-    if policy is None:
-        raise missing
+    policy = attached_policy(
+        api_.store, caller.scope, request.function_name, request.qualifier or None
+    )
     return api.GetPolicyResponse(
         policy=document(list(policy.statements)), revision_id=policy.revision_id
     )

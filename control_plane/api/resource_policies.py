@@ -34,6 +34,7 @@ from .permissions import (
     NO_POLICY,
     RESOURCE_NOT_FOUND,
     Target,
+    attached_policy,
     check_revision,
     document,
     encode,
@@ -115,16 +116,8 @@ async def put_resource_policy(
 async def get_resource_policy(
     api_: Api, caller: Caller, request: api.GetResourcePolicyRequest
 ) -> api.GetResourcePolicyResponse:
-    missing = not_found(RESOURCE_NOT_FOUND)
-    try:
-        scope, target = _target(api_, caller, missing, request.resource_arn)
-    except LambdaError as exc:
-        if exc.code != "ResourceNotFoundException":
-            raise
-        raise missing from exc  # as GetPolicy: every miss is the same answer
-    policy = api_.store.get(scope, POLICY, target.policy_id, state_pb2.Policy)
-    if policy is None:
-        raise missing
+    scope, name, qualifier = parse_resource(request.resource_arn, caller.region)
+    policy = attached_policy(api_.store, scope, name, qualifier)
     return api.GetResourcePolicyResponse(
         policy=document(list(policy.statements)), revision_id=policy.revision_id
     )
