@@ -35,6 +35,7 @@ from .extensions import (
     InvocationComplete,
     ShutdownComplete,
 )
+from .runtime_auth import RuntimeCredential
 
 
 class Status(enum.Enum):
@@ -92,13 +93,24 @@ class EnvironmentStopped(Exception):
 
 
 class Environment:
-    def __init__(self, spec: apb.FunctionSpec, key: str, env_id: str = "") -> None:
-        # A pre-started container brings its id: its hostname is fixed at creation.
+    def __init__(
+        self,
+        spec: apb.FunctionSpec,
+        key: str,
+        env_id: str = "",
+        credential: RuntimeCredential | None = None,
+    ) -> None:
+        # Public (status, log stream names): it grants nothing.
         self.id = env_id or secrets.token_hex(16)
+        # A pre-started container brings its credential: its host name is
+        # fixed at creation (worker/runtime_auth.py).
+        self.credential = credential or RuntimeCredential()
         # The runtime reaches the Runtime API through this name, mapped to the
         # worker in the container's /etc/hosts: the Host header it sends then
-        # tells the worker's one server which environment is speaking.
-        self.hostname = f"lf-{self.id}"
+        # proves to the worker's one server which environment is speaking.
+        self.hostname = self.credential.hostname
+        # What the pool files it under (a digest: the pool holds no secret).
+        self.route = self.credential.route
         self.spec = spec
         self.key = key
         self.status = Status.STARTING
@@ -135,6 +147,8 @@ class Environment:
             memory_size_mb=spec.memory_size,
             truncate_at=invocation_log.DEFAULT_TRUNCATE,
             emit=lambda line: None,
+            # A function printing its variables must not publish its key.
+            hidden=self.credential.secret,
         )
 
     # -- called by the pool -------------------------------------------------

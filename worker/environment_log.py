@@ -28,6 +28,8 @@ STREAMS = ("stdout", "stderr")
 # environment runs one invocation at a time, so only the previous one or two
 # can still have a caller waiting for its tail.
 CLOSED_KEPT = 4
+# What a hidden value reads as in the log.
+HIDDEN_MARK = "****"
 
 
 @dataclass
@@ -63,6 +65,7 @@ class EnvironmentLog:
         emit: Callable[[apb.LogLine], None],
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        hidden: str = "",
     ) -> None:
         self.function_arn = function_arn
         self.version = version
@@ -72,6 +75,9 @@ class EnvironmentLog:
         self.emit = emit
         self.clock = clock
         self.monotonic = monotonic
+        # Written over in the runtime's output (its Runtime API credential:
+        # logs are public, the credential must stay in its container).
+        self.hidden = hidden
         # When output last arrived (monotonic), for the pool's quiet wait.
         self.last_output = 0.0
         # The environment's peak memory as last read (REPORT's Max Memory Used).
@@ -155,6 +161,8 @@ class EnvironmentLog:
         return text
 
     def _output_line(self, line: str, timestamp: float) -> None:
+        if self.hidden:
+            line = line.replace(self.hidden, HIDDEN_MARK)
         message = invocation_log.truncate(invocation_log.event_message(line), self.truncate_at)
         request_id = self._open.request_id if self._open is not None else self._last_request_id
         self._write(request_id, message, timestamp=timestamp)

@@ -1,7 +1,8 @@
 """The Extensions API (2020-01-01) on the worker's Runtime API server.
 
-Routed like the Runtime API: the Host header (`lf-<environment id>`) names
-the environment. The lifecycle decisions are in worker/extensions.py.
+Authenticated like the Runtime API: the Host header (`lf-<secret>`, see
+worker/runtime_auth.py) names the one environment a request may act on.
+The lifecycle decisions are in worker/extensions.py.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ class _Base(tornado.web.RequestHandler):
         self.lookup = lookup
 
     def env(self) -> Environment:
-        env = self.lookup(self.request.host.rsplit(":", 1)[0])
+        env = self.lookup(self.request.headers.get("Host", ""))
         if env is None:
             raise tornado.web.HTTPError(403, reason="unknown environment")
         return env

@@ -26,6 +26,7 @@ from .environment_log import Outcome
 from .hot_reload import HotReload
 from .image_recipes import execution_env
 from .prestart import Prestart, Prestarted, bucket_for
+from .runtime_auth import authenticate
 
 log = structlog.get_logger(__name__)
 
@@ -83,6 +84,8 @@ class Pool:
         self.capacity = capacity
         self.keepalive_s = keepalive_s
         self.startup_timeout_s = startup_timeout_s
+        # By route (worker/runtime_auth.py): a digest of the environment's
+        # Runtime API credential.
         self.by_host: dict[str, Environment] = {}
         self.by_container: dict[str, Environment] = {}
         # Environments started but not yet holding a container id.
@@ -122,8 +125,9 @@ class Pool:
         pooled = len(self.prestart.idle) if self.prestart is not None else 0
         return max(0, self.capacity - len(self.by_host) - self._starting - pooled)
 
-    def lookup(self, hostname: str) -> Environment | None:
-        return self.by_host.get(hostname)
+    def lookup(self, host_header: str) -> Environment | None:
+        """The environment whose credential a Runtime API request presents."""
+        return authenticate(host_header, self.by_host, lambda env: env.credential)
 
     @property
     def environments(self) -> list[Environment]:
@@ -350,13 +354,18 @@ class Pool:
             if not provisioned:
                 # A cold start of this bucket: the pool learns what is popular.
                 self.prestart.cold_start(bucket)
-        env = Environment(spec, environment_key(spec), pre.id if pre is not None else "")
+        env = Environment(
+            spec,
+            environment_key(spec),
+            pre.id if pre is not None else "",
+            pre.credential if pre is not None else None,
+        )
         env.log.emit = self.emit_log
         env.log.truncate_at = self.truncate_at
         env.provisioned = provisioned
         # Its init runs before any invocation: none of them is a cold start.
         env.cold = not provisioned
-        self.by_host[env.hostname] = env
+        self.by_host[env.route] = env
         if spec.hot_reload_path:
             self.hot_reload.watch(spec.hot_reload_path)
         started = time.monotonic()
@@ -483,9 +492,9 @@ class Pool:
         if shutdown_reason and env.status is not Status.STOPPED:
             await env.shut_down(shutdown_reason, SHUTDOWN_GRACE_S)
         env.stop(reason)
-        if env.spec.hot_reload_path and env.hostname in self.by_host:
+        if env.spec.hot_reload_path and env.route in self.by_host:
             self.hot_reload.unwatch(env.spec.hot_reload_path)
-        self.by_host.pop(env.hostname, None)
+        self.by_host.pop(env.route, None)
         if env.container_id:
             self.by_container.pop(env.container_id, None)
             try:

@@ -43,6 +43,7 @@ from .containers import LABEL_PRESTART, SANDBOX_USER
 from .image_recipes import RECIPES
 from .images import local_image
 from .launcher import LAUNCH
+from .runtime_auth import RuntimeCredential, authenticate
 
 log = structlog.get_logger(__name__)
 
@@ -301,7 +302,9 @@ class Prestarted:
     """One pre-started container, idle until bound."""
 
     bucket: Bucket
+    # Public once bound (the environment's id); the credential is not.
     id: str = field(default_factory=lambda: secrets.token_hex(16))
+    credential: RuntimeCredential = field(default_factory=RuntimeCredential)
     container_id: str = ""
     # Set once its process asks to be bound: it is up and waiting.
     ready: bool = False
@@ -311,9 +314,12 @@ class Prestarted:
 
     @property
     def hostname(self) -> str:
-        # The same form as Environment.hostname: the name stays the
-        # environment's once bound (it is in the container's /etc/hosts).
-        return f"lf-{self.id}"
+        # The environment's once bound (it is in the container's /etc/hosts).
+        return self.credential.hostname
+
+    @property
+    def route(self) -> str:
+        return self.credential.route
 
     @property
     def unpacks(self) -> bool:
@@ -360,11 +366,11 @@ class Prestart:
         self.fixed: dict[Bucket, int] = {}
         # Buckets learned from cold starts, most recent first.
         self.learned: list[Bucket] = []
-        self.idle: dict[str, Prestarted] = {}  # by hostname
+        self.idle: dict[str, Prestarted] = {}  # by route (worker/runtime_auth.py)
         # Taken but not yet told: its process may not have asked yet.
         self.claimed: dict[str, Prestarted] = {}
         self._starting: dict[Bucket, int] = {}
-        # Containers being created, by hostname: a fast waiter (a shell and
+        # Containers being created, by route: a fast waiter (a shell and
         # curl) asks to be bound before the create call has even returned.
         self._creating: dict[str, Prestarted] = {}
         self._wake = asyncio.Event()
@@ -424,12 +430,16 @@ class Prestart:
         if self.config.enabled:
             self._task = asyncio.create_task(self._run(), name="prestart")
 
-    def lookup(self, hostname: str) -> Prestarted | None:
-        """The container asking the bind endpoint under `hostname`."""
-        return self.idle.get(hostname) or self.claimed.get(hostname) or self._creating.get(hostname)
+    def lookup(self, host_header: str) -> Prestarted | None:
+        """The container whose credential a request to the bind endpoint presents."""
+        for table in (self.idle, self.claimed, self._creating):
+            pre = authenticate(host_header, table, lambda p: p.credential)
+            if pre is not None:
+                return pre
+        return None
 
     def answered(self, pre: Prestarted) -> None:
-        self.claimed.pop(pre.hostname, None)
+        self.claimed.pop(pre.route, None)
 
     def take(self, bucket: Bucket) -> Prestarted | None:
         """An idle container of `bucket`, claimed at once (no await)."""
@@ -437,8 +447,8 @@ class Prestart:
         if not candidates:
             return None
         chosen = max(candidates, key=lambda p: p.ready)
-        del self.idle[chosen.hostname]
-        self.claimed[chosen.hostname] = chosen
+        del self.idle[chosen.route]
+        self.claimed[chosen.route] = chosen
         self._wake.set()
         return chosen
 
@@ -450,8 +460,8 @@ class Prestart:
                 self._wake.set()
 
     def _drop(self, pre: Prestarted) -> None:
-        self.idle.pop(pre.hostname, None)
-        self.claimed.pop(pre.hostname, None)
+        self.idle.pop(pre.route, None)
+        self.claimed.pop(pre.route, None)
         if not pre.binding.done():
             pre.binding.cancel()
 
@@ -493,7 +503,7 @@ class Prestart:
     async def _start_one(self, bucket: Bucket) -> None:
         pre = Prestarted(bucket)
         self._starting[bucket] = self._starting.get(bucket, 0) + 1
-        self._creating[pre.hostname] = pre
+        self._creating[pre.route] = pre
         try:
             async with self.start_slots:
                 pre.container_id = await self.containers.create_and_start(
@@ -511,13 +521,13 @@ class Prestart:
                     tmp_mb=bucket.ephemeral_storage_mb,
                     user=bind_user(bucket.runtime),
                 )
-            self._creating.pop(pre.hostname, None)
-            self.idle[pre.hostname] = pre
+            self._creating.pop(pre.route, None)
+            self.idle[pre.route] = pre
             if bucket not in self.targets:
                 self._retire(pre)  # forgotten while it started
             self.on_change()
         except Exception as exc:
-            self._creating.pop(pre.hostname, None)
+            self._creating.pop(pre.route, None)
             if not pre.binding.done():
                 pre.binding.cancel()  # a request it made is let go (410)
             log.warning("prestart.failed", bucket=str(bucket), error=repr(exc))

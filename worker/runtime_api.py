@@ -1,9 +1,11 @@
 """The Lambda Runtime API (2018-06-01) that a worker serves to its containers.
 
 One Tornado server per worker. Each container reaches it under its own host
-name (see Environment.hostname), so the Host header routes a request to its
-environment; that works through NAT, Docker-in-Docker and remote daemons,
-where source addresses do not identify a container.
+name, `lf-<its secret>` (worker/runtime_auth.py), so the Host header
+authenticates a request to exactly one environment; that works through NAT,
+Docker-in-Docker and remote daemons, where source addresses do not identify
+a container. A request presenting no known secret is refused (403) before it
+touches any environment.
 """
 
 from __future__ import annotations
@@ -55,8 +57,7 @@ class _Base(_Untagged):
         self.lookup = lookup
 
     def env(self) -> Environment:
-        host = self.request.host.rsplit(":", 1)[0]
-        env = self.lookup(host)
+        env = self.lookup(self.request.headers.get("Host", ""))
         if env is None:
             raise tornado.web.HTTPError(403, reason="unknown environment")
         return env
@@ -193,11 +194,12 @@ class BindHandler(_Untagged):
 
     async def get(self) -> None:
         pool = self.prestart()
-        pre = pool.lookup(self.request.host.rsplit(":", 1)[0]) if pool is not None else None
+        pre = pool.lookup(self.request.headers.get("Host", "")) if pool is not None else None
         if pool is None or pre is None:
-            # Unknown (e.g. left over from a previous run): the waiting
+            # Unknown (left over from a previous run, or a stranger: the
+            # binding holds a function's code and variables): the waiting
             # process exits on anything but 200.
-            self.set_status(410)
+            self.set_status(403)
             self.finish()
             return
         pre.ready = True
