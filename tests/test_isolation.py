@@ -22,6 +22,7 @@ import pytest
 from cluster import ROLE, containers, environments, free_port, zip_bytes
 from conftest import UpCluster
 from lambdafleet.worker.containers import LABEL_WORKER, SANDBOX_USER, Containers
+from lambdafleet.worker.docker_flags import DockerFlags
 from lambdafleet.worker.isolation import FUNCTION_NETWORK, ICC_OPTION, LABEL_NETWORK
 
 IMAGE = "lambdafleet/runtime:python3.11"
@@ -289,6 +290,9 @@ def test_lambda_docker_network_still_picks_the_network(docker_daemon: None) -> N
         named = Containers(client, "iso-x", mine.name)
         named.use_function_network()
         assert named.network == mine.name
+        flagged = Containers(client, "iso-f", None, flags=DockerFlags(network=mine.name))
+        flagged.use_function_network()
+        assert flagged.network == mine.name
         assert named.bridge_gateway() == mine.attrs["IPAM"]["Config"][0]["Gateway"]
         default = Containers(client, "iso-y", None)
         default.use_function_network()
