@@ -4,6 +4,7 @@ fingerprints, and how pre-started containers of each image wait for a binding.""
 from __future__ import annotations
 
 import io
+import json
 import re
 import shlex
 import subprocess
@@ -138,7 +139,9 @@ def test_provided_images_run_the_functions_bootstrap_with_bash_as_sh() -> None:
     assert files["usr/bin/sh"].issym() and files["usr/bin/sh"].linkname == "bash"
     bootstrap = layer_text("provided.al2023", "var/runtime/bootstrap")
     assert "/opt/bootstrap" in bootstrap and "Runtime.InvalidEntrypoint" in bootstrap
-    assert "\nRUN " not in dockerfile(RECIPES["provided.al2023"], "f")
+    # Nothing to compile or check: its only step strips setuid bits.
+    runs = [x for x in dockerfile(RECIPES["provided.al2023"], "f").splitlines() if "RUN " in x]
+    assert runs == [f"RUN {json.dumps(list(image_recipes.STRIP_SETUID))}"]
 
 
 def test_execution_env_is_unset_for_os_only_runtimes() -> None:
@@ -199,3 +202,25 @@ def test_a_binding_as_shell_assignments_survives_any_value() -> None:
     assert "bad-name" not in text
     assert all(line.startswith("export ") for line in text.splitlines() if "=" in line)
     assert shlex.split(text)  # plain shell words, no syntax a shell could trip on
+
+
+@pytest.mark.parametrize("runtime", sorted(RECIPES))
+def test_every_image_strips_setuid_and_setgid_bits_last(runtime: str) -> None:
+    text = dockerfile(RECIPES[runtime], "f")
+    steps = [line for line in text.splitlines() if line.startswith("RUN ")]
+    # Last, so no later step brings a setuid file back.
+    assert steps[-1] == (
+        'RUN ["/usr/bin/find", "/", "-xdev", "-type", "f", "-perm", "/6000", '
+        '"-exec", "/usr/bin/chmod", "ug-s", "{}", "+"]'
+    )
+
+    # An image built before has another fingerprint, so it is rebuilt.
+    real = image_recipes.dockerfile
+    before = fingerprint(RECIPES[runtime], "amd64")
+
+    def unstripped_dockerfile(recipe: image_recipes.BuildRecipe, fingerprint: str) -> str:
+        return real(recipe, fingerprint).replace(steps[-1] + "\n", "")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(image_recipes, "dockerfile", unstripped_dockerfile)
+        assert fingerprint(RECIPES[runtime], "amd64") != before

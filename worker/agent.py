@@ -240,6 +240,8 @@ class Worker:
             remove_stopped=remove_stopped,
         )
         self.images = ImageResolver(os.environ.get("LAMBDA_RUNTIME_IMAGE_MAPPING"), self.client)
+        # Before the gateway below: it is the function network's (isolation.py).
+        await asyncio.to_thread(containers.use_function_network)
         host = self.advertise_address
         if not host:
             host = await asyncio.to_thread(containers.bridge_gateway)

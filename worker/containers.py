@@ -18,6 +18,7 @@ import docker.errors
 import structlog
 
 from .docker_flags import DockerFlags, tmp_mount
+from .isolation import ensure_network, privileges
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +65,8 @@ class Containers:
     ) -> None:
         self.client = client
         self.worker_id = worker_id
-        # LAMBDA_DOCKER_FLAGS (docker_flags.py): its --network wins.
+        # LAMBDA_DOCKER_FLAGS (docker_flags.py): its --network wins. None:
+        # the default bridge until use_function_network picks lambdafleet's.
         self.flags = flags or DockerFlags()
         self.network = self.flags.network or network
         # LAMBDA_REMOVE_CONTAINERS=0: a stopped environment's container is
@@ -83,6 +85,13 @@ class Containers:
         self._stats_running: set[str] = set()
         # Attach streams opened at creation, not yet followed.
         self._attached: dict[str, Any] = {}
+
+    def use_function_network(self) -> None:
+        """Unless the user named a network, put function containers on the
+        daemon's function network, where they cannot reach each other
+        (isolation.py), making it when missing. Blocking."""
+        if self.network is None:
+            self.network = ensure_network(self.client)
 
     def bridge_gateway(self) -> str:
         """Where a container on this daemon reaches the daemon's host."""
@@ -133,6 +142,11 @@ class Containers:
         if volumes:
             kwargs["volumes"] = volumes
 
+        user = user or SANDBOX_USER
+        # No capabilities (but what a root waiter needs to drop root), and
+        # no setuid binary gains any (isolation.py).
+        kwargs.update(privileges(user))
+
         def run() -> str:
             container = self.client.containers.create(
                 image,
@@ -142,7 +156,7 @@ class Containers:
                 environment={**flags.environment, **environment},
                 labels={**flags.labels, LABEL_WORKER: self.worker_id, **labels},
                 extra_hosts={**flags.extra_hosts, **extra_hosts},
-                user=user or SANDBOX_USER,
+                user=user,
                 network=self.network,
                 tmpfs=tmp_mount(tmp_mb, SANDBOX_USER),
                 detach=True,

@@ -67,6 +67,10 @@ class BuildRecipe:
     @property
     def build_steps(self) -> tuple[tuple[str, ...], ...]:
         """RUN steps of the Dockerfile, as exec-form argument lists."""
+        return (*self._language_steps, STRIP_SETUID)
+
+    @property
+    def _language_steps(self) -> tuple[tuple[str, ...], ...]:
         if self.language == "python":
             # The function's user cannot write /var/runtime, so compile now
             # rather than on every cold start.
@@ -86,6 +90,16 @@ class BuildRecipe:
                 ("/usr/bin/node", "--check", "/var/runtime/index.mjs"),
             )
         return ()
+
+
+# Debian's minbase has setuid and setgid programs (su, passwd, mount, chsh,
+# newgrp, unix_chkpwd, ...): none has a use in a function, so no bit is left
+# to escalate with. no-new-privileges (worker/isolation.py) disarms them in
+# the images lambdafleet does not build.
+STRIP_SETUID = (
+    "/usr/bin/find", "/", "-xdev", "-type", "f", "-perm", "/6000",
+    "-exec", "/usr/bin/chmod", "ug-s", "{}", "+",
+)  # fmt: skip
 
 
 def execution_env(runtime: str) -> str | None:
