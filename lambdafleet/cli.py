@@ -440,11 +440,13 @@ def _run(args: argparse.Namespace) -> int:
         "control-plane": _control_plane,
         "gateway": _gateway,
     }
+    from .control_plane.data_dir_lock import DataDirInUseError
+    from .control_plane.server import ListenError
     from .gateway.server import PortInUseError
 
     try:
         asyncio.run(runners[args.command](args))
-    except PortInUseError as exc:
+    except (PortInUseError, ListenError, DataDirInUseError) as exc:
         # What was started is stopped by then (_serve); one line says why.
         print(f"lambdafleet {args.command}: {exc}", file=sys.stderr)
         return 1
