@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 
 import structlog
-import tornado.httpserver
 import tornado.netutil
 
 from lambdafleet.security import Transport
 
 from .app import MAX_BODY_BYTES, Settings, make_app
+from .http_limits import HttpLimits
+from .http_server import BoundedHTTPServer
 
 log = structlog.get_logger(__name__)
 
@@ -48,21 +50,23 @@ class Gateway:
         port: int,
         account_id: str,
         transport: Transport | None = None,
+        limits: HttpLimits | None = None,
     ) -> None:
         self.control_plane = control_plane
         self.host = host
         self.port = port
         self.account_id = account_id
         self.transport = transport or Transport.plaintext()
+        self.limits = limits or HttpLimits()
 
     async def start(self) -> None:
         self.channel = self.transport.channel(self.control_plane, CHANNEL_OPTIONS)
         settings = self.settings = Settings(self.channel, self.account_id)
-        self.http = tornado.httpserver.HTTPServer(
+        self.http = BoundedHTTPServer(
             make_app(settings),
+            limits=self.limits,
             max_body_size=MAX_BODY_BYTES,
             max_header_size=MAX_HEADER_BYTES,
-            idle_connection_timeout=600,
         )
         try:
             sockets = tornado.netutil.bind_sockets(self.port, self.host)
@@ -78,6 +82,7 @@ class Gateway:
             port=self.port,
             control_plane=self.control_plane,
             transport=self.transport.plan.mode,
+            limits=dataclasses.asdict(self.limits),
         )
 
     async def stop(self) -> None:

@@ -91,6 +91,59 @@ def _add_security(parser: argparse.ArgumentParser, role: str) -> None:
     )
 
 
+def _positive_int(raw: str) -> int:
+    text = str(raw).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a positive integer")
+    return int(text)
+
+
+def _add_http_limits(parser: argparse.ArgumentParser) -> None:
+    """The gateway's bounds on slow and idle clients (gateway/http_limits.py)."""
+    from .gateway.http_limits import HttpLimits
+
+    defaults = HttpLimits()
+    _add(
+        parser,
+        "--http-idle-timeout-ms",
+        int(defaults.idle_timeout_s * 1000),
+        type=_positive_int,
+        help="close a gateway connection whose next request's headers are not whole within this",
+    )
+    _add(
+        parser,
+        "--http-body-timeout-ms",
+        int(defaults.body_timeout_s * 1000),
+        type=_positive_int,
+        help="a request body must arrive within this plus its length at --http-min-body-rate",
+    )
+    _add(
+        parser,
+        "--http-min-body-rate",
+        defaults.min_body_rate,
+        type=_positive_int,
+        help="bytes per second a request body's deadline allows for its length",
+    )
+    _add(
+        parser,
+        "--http-max-connections",
+        defaults.max_connections,
+        type=_positive_int,
+        help="gateway connections served at once; further clients wait to be accepted",
+    )
+
+
+def _http_limits(args: argparse.Namespace) -> Any:
+    from .gateway.http_limits import HttpLimits
+
+    return HttpLimits(
+        idle_timeout_s=args.http_idle_timeout_ms / 1000,
+        body_timeout_s=args.http_body_timeout_ms / 1000,
+        min_body_rate=args.http_min_body_rate,
+        max_connections=args.http_max_connections,
+    )
+
+
 def _transport(args: argparse.Namespace, role: str, address: str, part: str) -> Any:
     """The part's transport, or exit 2 saying what is missing."""
     from .security import Credentials, SecurityConfigError, Transport, read_token
@@ -137,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(up, "--capacity", 64, type=int, help="environments per worker")
     _add(up, "--s3-endpoint", "", help="S3 endpoint for Code.S3Bucket/S3Key (e.g. MinIO)")
     _add(up, "--backend", "docker", choices=BACKENDS, help=BACKEND_HELP)
+    _add_http_limits(up)
 
     cp = sub.add_parser("control-plane", help="run the control plane")
     _add(cp, "--listen", "0.0.0.0:4567", help="HOST:PORT for gRPC")
@@ -150,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add(gw, "--host", "127.0.0.1", help="address to listen on")
     _add(gw, "--port", 4566, type=int, help="port to listen on")
     _add(gw, "--account-id", "000000000000", help="default AWS account")
+    _add_http_limits(gw)
     _add_security(gw, "client")
 
     wk = sub.add_parser("worker", help="run a worker on a Docker daemon")
@@ -275,7 +330,9 @@ async def _up(args: argparse.Namespace) -> None:
             )
             workers.append(worker)
             await worker.start()
-        gateway = Gateway(address, args.host, int(args.port), args.account_id)
+        gateway = Gateway(
+            address, args.host, int(args.port), args.account_id, limits=_http_limits(args)
+        )
         await gateway.start()
         print(
             f"lambdafleet is up: http://{args.host}:{gateway.port} "
@@ -315,7 +372,14 @@ async def _gateway(args: argparse.Namespace) -> None:
     from .gateway.server import Gateway
 
     transport = _transport(args, "client", args.control_plane, "gateway")
-    gw = Gateway(args.control_plane, args.host, int(args.port), args.account_id, transport)
+    gw = Gateway(
+        args.control_plane,
+        args.host,
+        int(args.port),
+        args.account_id,
+        transport,
+        limits=_http_limits(args),
+    )
     await _serve(gw.start, gw.stop)
 
 
@@ -440,11 +504,13 @@ def _run(args: argparse.Namespace) -> int:
         "control-plane": _control_plane,
         "gateway": _gateway,
     }
+    from .control_plane.data_dir_lock import DataDirInUseError
+    from .control_plane.server import ListenError
     from .gateway.server import PortInUseError
 
     try:
         asyncio.run(runners[args.command](args))
-    except PortInUseError as exc:
+    except (PortInUseError, ListenError, DataDirInUseError) as exc:
         # What was started is stopped by then (_serve); one line says why.
         print(f"lambdafleet {args.command}: {exc}", file=sys.stderr)
         return 1
