@@ -174,7 +174,12 @@ class Containers:
                 entrypoint=entrypoint,
                 name=name,
                 environment={**flags.environment, **environment},
-                labels={**flags.labels, LABEL_WORKER: self.worker_id, **labels},
+                labels={
+                    **flags.labels,
+                    LABEL_WORKER: self.worker_id,
+                    **({LABEL_OWNER: self.owner} if self.owner else {}),
+                    **labels,
+                },
                 extra_hosts={**flags.extra_hosts, **extra_hosts},
                 user=user or SANDBOX_USER,
                 network=self.network,
