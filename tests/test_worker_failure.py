@@ -268,3 +268,86 @@ def test_sigterm_drains_the_worker(split: Split) -> None:
     assert worker.proc.wait(30) == 0
     assert split.containers() == []
     assert '"event": "worker.drained"' in worker.output()
+
+
+def running(prefix: str) -> list[dict[str, Any]]:
+    """The running containers of workers whose id starts with `prefix`."""
+    return [
+        c
+        for c in containers(label="lambdafleet.worker", status="running")
+        if c["labels"]["lambdafleet.worker"].startswith(prefix)
+    ]
+
+
+def wait_for(check: Callable[[], bool], timeout: float) -> float:
+    """Seconds until `check` held; fails after `timeout`."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < timeout, "not within the time allowed"
+        time.sleep(0.1)
+    return time.monotonic() - started
+
+
+def test_a_killed_workers_containers_stop_with_it(split: Split) -> None:
+    """Nothing of a dead worker runs on: its busy handler neither, so a
+    caller's retry cannot run the function twice at once."""
+    worker = split.worker(1)
+    split.wait_workers(1)
+    client = split.client()
+    name = create_sleeper(client)
+    warm(split, client, name)
+    call = Call(lambda: invoke(client, name, sleep=45))
+    time.sleep(1.0)
+    worker_id = f"{split.prefix}-1"
+    assert running(worker_id)  # the busy one (and perhaps a pre-started pool)
+    worker.stop(signal.SIGKILL)
+    took = wait_for(lambda: not running(worker_id), TTL_MS / 1000 + 3)
+    print(f"the dead worker's container stopped {took:.2f} s after the kill")
+    assert_service_error(call.wait())
+
+
+def test_a_worker_restarted_under_another_id_removes_what_the_previous_run_left(
+    split: Split,
+) -> None:
+    worker = split.worker(1)
+    split.wait_workers(1)
+    client = split.client()
+    name = create_sleeper(client)
+    warm(split, client, name)
+    first = f"{split.prefix}-1"
+    assert split.containers(first)
+    worker.stop(signal.SIGKILL)
+    split.worker(2)
+    split.wait_workers(1)
+    # Removed once the new worker claimed its own id, before it takes work.
+    wait_for(lambda: not split.containers(first), 30)
+    assert invoke(client, name)["Payload"] == {"slept": 0}
+
+
+def test_a_worker_that_lost_the_control_plane_stops_its_busy_environments(
+    split: Split,
+) -> None:
+    """Past the TTL the control plane has answered the callers and counts
+    the worker dead: what still runs for them stops."""
+    split.worker(1)
+    split.wait_workers(1)
+    client = split.client()
+    name = create_sleeper(client)
+    warm(split, client, name)
+    call = Call(lambda: invoke(client, name, sleep=45))
+    time.sleep(1.0)
+    worker_id = f"{split.prefix}-1"
+    (busy,) = [env["container_id"] for env in environments(split.endpoint, name)]
+    assert any(c["id"] == busy for c in running(worker_id))
+    control_plane = split.processes[0].proc
+    assert control_plane is not None
+    control_plane.send_signal(signal.SIGSTOP)
+    try:
+        # (Idle environments and the pre-started pool may stay.)
+        took = wait_for(lambda: all(c["id"] != busy for c in running(worker_id)), TTL_MS / 1000 + 3)
+        print(f"the busy container stopped {took:.2f} s after the control plane was lost")
+    finally:
+        control_plane.send_signal(signal.SIGCONT)
+    call.wait(130)
+    worker_log = split.workers[worker_id].output()
+    assert '"event": "worker.fenced"' in worker_log

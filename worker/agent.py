@@ -27,10 +27,10 @@ from lambdafleet.agent.v1 import agent_pb2_grpc
 from lambdafleet.functions.v1 import functions_pb2_grpc
 from lambdafleet.security import Transport, session_error
 
-from . import runtime_api
+from . import fencing, runtime_api
 from .backends import FakeBackend, FakeImages, Images, Sandboxes
 from .code_cache import CodeCache
-from .containers import Containers
+from .containers import LABEL_OWNER, LABEL_WORKER, Containers
 from .docker_flags import FLAGS_ENV, REMOVE_ENV, parse_flags, parse_remove
 from .environment import describe
 from .images import ImageResolver
@@ -142,10 +142,19 @@ class Worker:
         self._drain_acked = asyncio.Event()
         # Set by hang() (tests): the session neither reads nor writes more.
         self._hung = False
+        # When the control plane was last heard from (monotonic), and the
+        # heartbeat TTL it set: past it, it has declared this worker dead.
+        self._heard_at: float | None = None
+        self._ttl_s: float | None = None
+        # The invocations in hand (a part of _work): cancelled when fenced.
+        self._invocations: set[asyncio.Task[None]] = set()
+        # This process, as the owner labels of its containers name it.
+        self._process = fencing.current_process()
 
     async def start(self) -> None:
         self.containers: Sandboxes
         self.images: Images
+        fencing.LIVE_INSTANCES.add(self.instance_id)
         if self.fake is not None:
             # Fake sandboxes find their environment as the Runtime API does.
             self.worker_id = self.worker_id or socket.gethostname()
@@ -208,6 +217,7 @@ class Worker:
         self._tasks = [
             asyncio.create_task(self._session_loop(), name="session"),
             asyncio.create_task(self._reap_loop(), name="keepalive"),
+            asyncio.create_task(self._fence_loop(), name="fence"),
         ]
         log.info(
             "worker.started",
@@ -238,6 +248,7 @@ class Worker:
             stream_client=stream_client,
             flags=flags,
             remove_stopped=remove_stopped,
+            owner=self._owner_marker(),
         )
         self.images = ImageResolver(os.environ.get("LAMBDA_RUNTIME_IMAGE_MAPPING"), self.client)
         # Before the gateway below: it is the function network's (isolation.py).
@@ -248,6 +259,22 @@ class Worker:
         # /etc/hosts needs an address, not a name.
         return await asyncio.to_thread(socket.gethostbyname, host)
 
+    def _owner_marker(self) -> str:
+        if self._process is None:
+            return ""  # no /proc: the owner cannot be judged anyway
+        return fencing.owner_marker(fencing.Owner(self._process, self.instance_id))
+
+    def _leftover(self, labels: dict[str, str]) -> bool:
+        return fencing.is_leftover(
+            labels,
+            worker_label=LABEL_WORKER,
+            owner_label=LABEL_OWNER,
+            worker_id=self.worker_id,
+            here=self._process,
+            start_time_of=fencing.process_start_time,
+            live_instances=fencing.LIVE_INSTANCES,
+        )
+
     def _docker_client(self, timeout: int | None = 120) -> docker.DockerClient:
         if self.docker_host:
             return docker.DockerClient(base_url=self.docker_host, timeout=timeout)
@@ -257,6 +284,44 @@ class Worker:
         while True:
             await asyncio.sleep(min(5.0, max(0.1, self.keepalive_s / 4)))
             await self.pool.reap_idle()
+
+    async def _fence_loop(self) -> None:
+        """Past the TTL without a word from the control plane, this worker
+        is dead to it and its callers were answered: what still runs for
+        them stops, once per loss."""
+        fenced_for: float | None = None
+        while True:
+            await asyncio.sleep(0.2)
+            await self._frozen_if_hung()
+            heard_at = self._heard_at
+            if heard_at == fenced_for or not fencing.lost_control_plane(
+                heard_at, self._ttl_s, time.monotonic()
+            ):
+                continue
+            fenced_for = heard_at
+            await self._fence()
+
+    async def _fence(self) -> None:
+        busy = [env for env in self.pool.environments if env.current is not None]
+        log.warning(
+            "worker.fenced",
+            reason="control plane lost for longer than the heartbeat TTL",
+            ttl_s=self._ttl_s,
+            environments_stopped=len(busy),
+            invocations_cancelled=len(self._invocations),
+        )
+        invocations = list(self._invocations)
+        for task in invocations:
+            task.cancel()
+        await asyncio.gather(
+            *(self.pool.discard(env, "control plane lost") for env in busy),
+            return_exceptions=True,
+        )
+        await asyncio.gather(*invocations, return_exceptions=True)
+
+    def _heard(self, ttl_ms: int) -> None:
+        self._heard_at = time.monotonic()
+        self._ttl_s = ttl_ms / 1000 if ttl_ms > 0 else None
 
     async def _session_loop(self) -> None:
         backoff = 0.2
@@ -323,6 +388,7 @@ class Worker:
         if first is grpc.aio.EOF or not first.HasField("registered"):
             raise ConnectionError("control plane did not accept the registration")
         ttl_ms = first.registered.heartbeat_ttl_ms
+        self._heard(ttl_ms)
         log.info("worker.registered", worker_id=self.worker_id, heartbeat_ttl_ms=ttl_ms)
 
         async def write_loop() -> None:
@@ -362,6 +428,7 @@ class Worker:
                 await self._frozen_if_hung()
                 if message is grpc.aio.EOF:
                     raise ConnectionError("control plane closed the session")
+                self._heard(ttl_ms)
                 if message.WhichOneof("message") == "batch":
                     for item in message.batch.messages:
                         ttl_ms = self._on_message(item, outbox, ttl_ms)
@@ -375,13 +442,14 @@ class Worker:
 
     async def _claim(self) -> None:
         """The id is this process's now: what its daemon holds under that
-        id is a previous run's (killed), and goes; then the pre-started
-        pool fills. Not before the control plane accepted the id: a
-        second process started with the id of a live worker would remove
-        that worker's containers."""
+        id is a previous run's (killed), and goes, and so does what any
+        worker process provably gone left there, whatever its id
+        (fencing.py); then the pre-started pool fills. Not before the
+        control plane accepted the id: a second process started with the
+        id of a live worker would remove that worker's containers."""
         self._claimed = True
         try:
-            removed = await self.containers.remove_all()
+            removed = await self.containers.remove_leftovers(self._leftover)
         except Exception as exc:
             # The worker runs anyway; what is left goes at its next start.
             log.warning("worker.orphans_left", error=repr(exc))
@@ -407,6 +475,8 @@ class Worker:
         kind = message.WhichOneof("message")
         if kind == "invoke":
             task = asyncio.create_task(self._invoke(message.invoke, outbox))
+            self._invocations.add(task)
+            task.add_done_callback(self._invocations.discard)
         elif kind == "prepare":
             task = asyncio.create_task(self._prepare(message.prepare, outbox))
         elif kind == "retire":
@@ -545,14 +615,15 @@ class Worker:
         """Die as a crash would (a test hook): no drain, no goodbye; the
         session, its assignments and the connection end at once. Fake
         sandboxes live in this process and die with it; containers on a
-        daemon would outlive it (orphans, removed at the next start).
-        stop() still releases what is left."""
+        daemon lose their stdin as at a real death, and end (the stdin
+        fence, worker/launcher.py); what is left of them goes at the next
+        start of any worker on the daemon. stop() still releases the rest."""
         self._stopping = True
+        fencing.LIVE_INSTANCES.discard(self.instance_id)
         tasks = [*self._tasks, *self._work]
         for task in tasks:
             task.cancel()
-        if self.fake is not None:
-            self.containers.close()
+        self.containers.sever()
         await self.channel.close()
         await asyncio.gather(*tasks, return_exceptions=True)
         log.warning("worker.aborted", worker_id=self.worker_id)
@@ -571,11 +642,14 @@ class Worker:
             await asyncio.get_running_loop().create_future()  # never done
 
     async def stop(self) -> None:
-        """Shut down: close the session, then remove every container."""
+        """Shut down: close the session, end what is in hand (drain() let it
+        finish first, if it was called), then remove every container, those
+        whose creation was in flight included."""
         self._stopping = True
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._work]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         await self.provisioned.close()
@@ -583,9 +657,11 @@ class Worker:
             await self.prestart.close()
         await self.pool.close()
         await self.logs.close()
-        # A process refused its id never owned the containers under it.
-        removed = await self.containers.remove_all() if self._claimed else 0
+        # A process refused its id never owned the containers under it (and
+        # created none: neither work nor a pool comes before the claim).
+        removed = await self.containers.shutdown() if self._claimed else 0
         self.containers.close()
+        fencing.LIVE_INSTANCES.discard(self.instance_id)
         self.http.stop()
         await self.channel.close()
         log.info("worker.stopped", worker_id=self.worker_id, containers_removed=removed)

@@ -75,6 +75,17 @@ class Sandboxes(Protocol):
 
     async def remove_all(self) -> int: ...
 
+    # At a worker's start: remove what a previous worker left (the labels
+    # of each of the daemon's lambdafleet containers decide, fencing.py).
+    async def remove_leftovers(self, leftover: Callable[[dict[str, str]], bool]) -> int: ...
+
+    # At a worker's stop: no more creations, wait for those in flight, then
+    # remove all of this worker's; how many went.
+    async def shutdown(self) -> int: ...
+
+    # As a crash would: every sandbox loses its worker (and ends).
+    def sever(self) -> None: ...
+
     def watch_exits(self, on_exit: Callable[[str, int], None]) -> None: ...
 
     def watch_output(self, on_output: OnOutput) -> None: ...
@@ -349,6 +360,16 @@ class FakeSandboxes:
         for sandbox_id in ids:
             await self.remove(sandbox_id)
         return len(ids)
+
+    async def remove_leftovers(self, leftover: Callable[[dict[str, str]], bool]) -> int:
+        # Fake sandboxes live in their worker's process: only its own.
+        return await self.remove_all()
+
+    async def shutdown(self) -> int:
+        return await self.remove_all()
+
+    def sever(self) -> None:
+        self.close()
 
     def watch_exits(self, on_exit: Callable[[str, int], None]) -> None:
         self._on_exit = on_exit

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +29,15 @@ LABEL_VERSION = "lambdafleet.version"
 LABEL_ENVIRONMENT = "lambdafleet.environment"
 # On pre-started containers (worker/prestart.py): their bucket, runtime:memory.
 LABEL_PRESTART = "lambdafleet.prestart"
+# The worker process that created the container (worker/fencing.py).
+LABEL_OWNER = "lambdafleet.owner"
+# How long a worker that stops waits for the container creations in flight.
+CREATIONS_WAIT_S = 120.0
+
+
+class ContainersClosed(RuntimeError):
+    """The worker is stopping: no container is created any more."""
+
 
 # The user AWS runs functions as (sbx_user1051).
 SANDBOX_USER = "993:990"
@@ -62,9 +72,12 @@ class Containers:
         stream_client: docker.DockerClient | None = None,
         flags: DockerFlags | None = None,
         remove_stopped: bool = True,
+        owner: str = "",
     ) -> None:
         self.client = client
         self.worker_id = worker_id
+        # This worker process's owner label (worker/fencing.py).
+        self.owner = owner
         # LAMBDA_DOCKER_FLAGS (docker_flags.py): its --network wins. None:
         # the default bridge until use_function_network picks lambdafleet's.
         self.flags = flags or DockerFlags()
@@ -85,6 +98,15 @@ class Containers:
         self._stats_running: set[str] = set()
         # Attach streams opened at creation, not yet followed.
         self._attached: dict[str, Any] = {}
+        # Per container, the worker's end of its stdin: the container ends
+        # when it closes, the worker's death included (the stdin fence,
+        # worker/launcher.py).
+        self._fences: dict[str, Any] = {}
+        # Creations in flight (their threads), and whether the worker is
+        # stopping: it waits for them, so none lands after its last sweep.
+        self._creations = threading.Condition()
+        self._in_flight = 0
+        self._closing = False
 
     def use_function_network(self) -> None:
         """Unless the user named a network, put function containers on the
@@ -148,21 +170,45 @@ class Containers:
         kwargs.update(privileges(user))
 
         def run() -> str:
+            with self._creations:
+                if self._closing:
+                    raise ContainersClosed("the worker is stopping")
+                self._in_flight += 1
+            try:
+                return create()
+            finally:
+                with self._creations:
+                    self._in_flight -= 1
+                    self._creations.notify_all()
+
+        def create() -> str:
             container = self.client.containers.create(
                 image,
                 command=command or None,
                 entrypoint=entrypoint,
                 name=name,
                 environment={**flags.environment, **environment},
-                labels={**flags.labels, LABEL_WORKER: self.worker_id, **labels},
+                labels={
+                    **flags.labels,
+                    LABEL_WORKER: self.worker_id,
+                    **({LABEL_OWNER: self.owner} if self.owner else {}),
+                    **labels,
+                },
                 extra_hosts={**flags.extra_hosts, **extra_hosts},
                 user=user,
                 network=self.network,
                 tmpfs=tmp_mount(tmp_mb, SANDBOX_USER),
-                detach=True,
+                # An open stdin that Docker closes once the worker's attach
+                # to it ends (StdinOnce, which docker-py sets only for a
+                # container created attached): the stdin fence.
+                stdin_open=True,
+                detach=False,
                 **kwargs,
             )
             try:
+                self._fences[container.id] = self.stream_client.api.attach_socket(
+                    container.id, params={"stdin": 1, "stream": 1}
+                )
                 # Copied, never bind-mounted, so a remote daemon works too.
                 if code_tar:
                     container.put_archive("/var/task", code_tar)
@@ -172,6 +218,7 @@ class Containers:
                 output = self._attach(container.id)
                 container.start()
             except BaseException:
+                _sever(self._fences.pop(container.id, None))
                 container.remove(force=True)
                 raise
             if output is not None:
@@ -179,7 +226,22 @@ class Containers:
             self._peak_files[container.id] = _peak_file(container.id)
             return str(container.id)
 
-        return await asyncio.to_thread(run)
+        creation = asyncio.get_running_loop().run_in_executor(None, run)
+        try:
+            # Shielded: a cancelled caller does not stop the thread, and
+            # what the thread creates must then go.
+            return await asyncio.shield(creation)
+        except asyncio.CancelledError:
+            creation.add_done_callback(self._remove_unwanted)
+            raise
+
+    def _remove_unwanted(self, creation: asyncio.Future[str]) -> None:
+        """A container whose creator gave up while it was being made."""
+        if creation.cancelled() or creation.exception() is not None:
+            return
+        container_id = creation.result()
+        task = asyncio.get_running_loop().create_task(self.remove(container_id))
+        task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     # -- output and memory ----------------------------------------------------
 
@@ -260,6 +322,7 @@ class Containers:
         return int(used) // (1024 * 1024) if used else None
 
     def forget(self, container_id: str) -> None:
+        _sever(self._fences.pop(container_id, None))
         self._peak_files.pop(container_id, None)
         self._stats.pop(container_id, None)
         output = self._attached.pop(container_id, None)
@@ -305,21 +368,55 @@ class Containers:
     def remove_all_sync(self) -> int:
         """Remove every container labelled with this worker's id: those of this
         run and the orphans of a previous run that was killed."""
+        return self.remove_where_sync(lambda labels: labels.get(LABEL_WORKER) == self.worker_id)
+
+    def remove_where_sync(self, leftover: Callable[[dict[str, str]], bool]) -> int:
+        """Remove every lambdafleet container whose labels `leftover` names
+        (this worker's own included)."""
         for output in list(self._attached.values()):
             output.close()
         self._attached.clear()
-        containers = self.client.containers.list(
-            all=True, filters={"label": f"{LABEL_WORKER}={self.worker_id}"}
-        )
-        for container in containers:
+        found = self.client.containers.list(all=True, filters={"label": LABEL_WORKER}, sparse=True)
+        removed = 0
+        for container in found:
+            if not leftover(dict(container.attrs.get("Labels") or {})):
+                continue
+            _sever(self._fences.pop(container.id, None))
             try:
-                container.remove(force=True)
+                self.client.api.remove_container(container.id, force=True)
+                removed += 1
             except docker.errors.NotFound:
                 pass
-        return len(containers)
+            except docker.errors.APIError as exc:
+                if "already in progress" not in str(exc):
+                    raise
+        return removed
 
     async def remove_all(self) -> int:
         return await asyncio.to_thread(self.remove_all_sync)
+
+    async def remove_leftovers(self, leftover: Callable[[dict[str, str]], bool]) -> int:
+        return await asyncio.to_thread(self.remove_where_sync, leftover)
+
+    async def shutdown(self) -> int:
+        """The worker stops: no creation starts any more, those in flight
+        finish, then every container of this worker goes, so none is
+        created after the sweep. How many were removed."""
+
+        def run() -> int:
+            with self._creations:
+                self._closing = True
+                self._creations.wait_for(lambda: self._in_flight == 0, CREATIONS_WAIT_S)
+            return self.remove_all_sync()
+
+        return await asyncio.to_thread(run)
+
+    def sever(self) -> None:
+        """Close the worker's end of every container's stdin, as the
+        kernel does when the worker dies: the containers end (a test hook
+        for crashes, see Worker.abort)."""
+        for container_id in list(self._fences):
+            _sever(self._fences.pop(container_id, None))
 
     def watch_exits(self, on_exit: Callable[[str, int], None]) -> None:
         """Call on_exit(container_id, exit_code) on the loop for every container
@@ -350,6 +447,22 @@ class Containers:
     def close(self) -> None:
         if self._events is not None:
             self._events.close()
+        self.sever()
+
+
+def _sever(fence: Any) -> None:
+    """Close a container's stdin attach: shut down the connection itself
+    (docker-py's SocketIO wrapper leaves it open while its response lives)."""
+    if fence is None:
+        return
+    sock = getattr(fence, "_sock", None) or fence
+    try:
+        if isinstance(sock, socket.socket):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+    except OSError:
+        pass
+    fence.close()
 
 
 def _peak_file(container_id: str) -> Path | None:

@@ -19,15 +19,40 @@ function's folder changes, and after a timeout, which AWS answers by running
 init again in the same environment (recorded:
 test_lambda_invoke_timed_out_environment_reuse keeps /tmp). A runtime that
 exits on its own still ends the container, with its exit status.
+
+The stdin fence: the worker creates every container with an open stdin that
+Docker closes as soon as the worker's attach to it ends (StdinOnce), which
+the kernel ends when the worker process dies, however it dies, and which
+holds the same over a remote daemon's TCP connection and in Docker-in-Docker
+(it is the worker's own connection to its daemon, not one from the
+container back to the worker). A background reader (FENCE) waits for that
+end of input and then ends the container: nothing of a dead worker runs on,
+busy handlers included, and a caller's retry cannot run alongside. A
+container started without an open stdin (none of lambdafleet's) is not
+fenced.
 """
 
 from __future__ import annotations
 
 ANNOUNCE_PATH = "/lambdafleet/v1/extensions"
 
+# Ends the container (SIGTERM to its PID 1, which must trap it: PID 1 ignores
+# signals it has no handler for) once stdin ends. The reader keeps the
+# original stdin as fd 3: an asynchronous list's own stdin is /dev/null. The
+# processes started after it never see the fence's descriptor.
+FENCE = """\
+if [ -p /dev/stdin ]; then
+  exec 3<&0
+  ( while read -r _; do :; done <&3; kill -TERM $$ ) &
+  exec 3<&-
+fi
+"""
+
 LAUNCH = f"""\
 handler="$1"
-count=0
+child=0
+trap 'kill -TERM "$child" 2>/dev/null; exit 143' TERM
+{FENCE}count=0
 for ext in /opt/extensions/*; do
   if [ -f "$ext" ] && [ -x "$ext" ]; then count=$((count + 1)); fi
 done
@@ -45,9 +70,7 @@ if [ "$count" -gt 0 ]; then
   done
 fi
 reload=0
-child=0
 trap 'reload=1; kill -KILL "$child" 2>/dev/null' HUP
-trap 'kill -TERM "$child" 2>/dev/null; exit 143' TERM
 while :; do
   /lambda-entrypoint.sh "$handler" &
   child=$!

@@ -42,7 +42,7 @@ from .backends import Images, Sandboxes
 from .containers import LABEL_PRESTART, SANDBOX_USER
 from .image_recipes import RECIPES
 from .images import local_image
-from .launcher import LAUNCH
+from .launcher import FENCE, LAUNCH
 from .runtime_auth import RuntimeCredential, authenticate
 
 log = structlog.get_logger(__name__)
@@ -71,11 +71,27 @@ BIND_PATH = "/lambdafleet/v1/bind"
 # would import `traceback`, perhaps the function's). The tars are streamed
 # from the answer, never held whole: a pooled container's memory limit is
 # the function's.
+#
+# Until it execs the launcher it is its own stdin fence (worker/launcher.py):
+# a thread ends it when stdin ends (the worker gone). And a worker gone while
+# it waits ends it too: only connecting is retried, for BIND_CONNECT_S, not a
+# request the worker had taken.
+BIND_CONNECT_S = 30
 WAIT_FOR_BIND = f"""\
-import http.client, json, os, sys, tarfile, time
+import http.client, json, os, stat, sys, tarfile, threading, time
 host, _, port = os.environ["AWS_LAMBDA_RUNTIME_API"].partition(":")
 workdir = os.getcwd()
 os.chdir("/")
+
+
+def fence():
+    while os.read(0, 65536):
+        pass
+    os._exit(0)
+
+
+if stat.S_ISFIFO(os.fstat(0).st_mode):
+    threading.Thread(target=fence, daemon=True).start()
 
 
 class Part:
@@ -93,16 +109,23 @@ class Part:
         return data
 
 
+give_up = time.monotonic() + {BIND_CONNECT_S}
 while True:
+    conn = http.client.HTTPConnection(host, int(port))
     try:
-        conn = http.client.HTTPConnection(host, int(port))
-        conn.request("GET", "{BIND_PATH}?format=archives")
-        resp = conn.getresponse()
-        if resp.status != 200:
-            sys.exit(0)
+        conn.connect()
         break
     except OSError:
+        if time.monotonic() > give_up:
+            os._exit(0)
         time.sleep(0.1)
+try:
+    conn.request("GET", "{BIND_PATH}?format=archives")
+    resp = conn.getresponse()
+except Exception:  # the worker went while it waited: nothing to wait for
+    os._exit(0)
+if resp.status != 200:
+    os._exit(0)
 try:
     bound = json.loads(resp.readline())
     trusted = {{"filter": "fully_trusted"}} if hasattr(tarfile, "fully_trusted_filter") else {{}}
@@ -144,12 +167,18 @@ _FETCH_WITH_CURL = (
     f'curl -sf "http://$AWS_LAMBDA_RUNTIME_API{BIND_PATH}?format=sh" || '
     "{ rc=$?; [ $rc -eq 7 ] && exit 75; exit $rc; }"
 )
-_WAIT_FOR_BIND_SH = """\
+# (The same fence as the launcher's; connecting is retried for at most
+# BIND_CONNECT_S, ten tries a second.)
+_WAIT_FOR_BIND_SH = f"""\
+trap 'exit 143' TERM
+{FENCE}tries=0
 while :; do
   bound=$(FETCH)
   rc=$?
   [ "$rc" -eq 0 ] && break
   [ "$rc" -eq 75 ] || exit 0
+  tries=$((tries + 1))
+  [ "$tries" -lt {BIND_CONNECT_S * 10} ] || exit 0
   sleep 0.1
 done
 eval "$bound"
