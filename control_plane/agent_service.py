@@ -94,7 +94,8 @@ class AgentService(agent_pb2_grpc.AgentServiceServicer):  # type: ignore[misc]
             )
         elif kind == "invoke_result":
             session.touch()
-            session.on_invoke_result(message.invoke_result)
+            if not session.on_invoke_result(message.invoke_result):
+                self.registry.unclaimed_result(session, message.invoke_result)
         elif kind == "invoke_chunk":
             session.on_invoke_chunk(message.invoke_chunk)
         elif kind == "prepare_result":

@@ -10,7 +10,13 @@ so a crash between the two can neither lose nor duplicate the record.
 
 The rows are the truth; the in-memory heap only says when to look at them.
 It is rebuilt from the rows at start, which is how queued events survive a
-restart. An attempt cut short by a crash runs again: at least once, as AWS.
+restart. Before an attempt leaves for a worker, the row records the worker
+and the invocation id, and the answer settles the row at once (retry or
+finish, destination included). A control plane that starts with such a
+record waits for that worker to report the attempt (resumption.py), which
+it does when it registers again: the result it kept, or that it still runs
+it. Only an attempt its worker cannot account for runs again: at least
+once, as AWS, and seldom twice.
 
 Destinations that are other AWS services (SQS, SNS, EventBridge, S3) do not
 exist in lambdafleet: their records are logged and dropped. DeadLetterConfig
@@ -25,6 +31,7 @@ import functools
 import heapq
 import itertools
 import json
+import uuid
 
 import structlog
 
@@ -33,7 +40,7 @@ from lambdafleet.api.v1 import lambda_pb2 as api
 from lambdafleet.errors import LambdaError
 from lambdafleet.state.v1 import state_pb2
 
-from . import event_queue, retry
+from . import event_queue, resumption, retry
 from .api.event_invoke import lambda_destination, lookup
 from .api.functions import pick_version
 from .api.resolve import LATEST, function_arn, resolve
@@ -43,7 +50,12 @@ from .store import ResourceStore, Scope
 log = structlog.get_logger(__name__)
 
 MAX_IN_FLIGHT = 256
+# How long a restarted control plane waits for the worker of an attempt cut
+# short to come back and report it, before running the event again.
+RESUME_GRACE_MS = 10_000
 _Key = tuple[Scope, str]
+# Namespace of the request ids of destination records (uuid5 of the event's).
+_DESTINATION_IDS = uuid.UUID("1f7c2a4e-3b5d-4c6e-8f90-a1b2c3d4e5f6")
 
 
 def policy_of(config: api.FunctionEventInvokeConfig | None, scale: float) -> retry.Policy:
@@ -105,11 +117,15 @@ class EventDispatcher:
         scheduler: Scheduler,
         scale: float = 1.0,
         max_in_flight: int = MAX_IN_FLIGHT,
+        resume_grace_ms: int = RESUME_GRACE_MS,
     ) -> None:
         self.store = store
         self.scheduler = scheduler
         self.scale = scale
         self.max_in_flight = max_in_flight
+        # Attempts found in flight at start, awaited from their workers.
+        self.resumption = resumption.Resumption(resume_grace_ms)
+        self._resumed = False
         self._due: list[tuple[int, int, Scope, str]] = []
         self._seq = itertools.count()
         self._running: dict[_Key, asyncio.Task[None]] = {}
@@ -118,12 +134,31 @@ class EventDispatcher:
 
     # -- lifecycle ----------------------------------------------------------
 
-    def start(self) -> None:
+    def resume(self) -> None:
+        """Take in the queue as stored: before workers can register, so the
+        attempts they report find their events awaited."""
+        if self._resumed:
+            return
+        self._resumed = True
         events = event_queue.all_events(self.store)
+        now = event_queue.now_ms()
         for scope, _, event in events:
-            self._push(scope, event)
+            if event.attempt_invocation_id:
+                attempt = resumption.InFlight(
+                    scope=scope,
+                    request_id=event.request_id,
+                    worker_id=event.attempt_worker_id,
+                    invocation_id=event.attempt_invocation_id,
+                    deadline_unix_ms=event.attempt_deadline_unix_ms,
+                )
+                self.resumption.add(attempt, now)
+            else:
+                self._push(scope, event)
         if events:
-            log.info("async.resumed", queued=len(events))
+            log.info("async.resumed", queued=len(events), awaited=len(self.resumption))
+
+    def start(self) -> None:
+        self.resume()
         self._loop = asyncio.create_task(self._run())
 
     async def close(self) -> None:
@@ -141,9 +176,43 @@ class EventDispatcher:
         self._push(scope, event)
 
     def _push(self, scope: Scope, event: state_pb2.QueuedEvent) -> None:
-        entry = (event.next_attempt_unix_ms, next(self._seq), scope, event.request_id)
-        heapq.heappush(self._due, entry)
+        self._push_at(scope, event.request_id, event.next_attempt_unix_ms)
+
+    def _push_at(self, scope: Scope, rid: str, at_ms: int) -> None:
+        heapq.heappush(self._due, (at_ms, next(self._seq), scope, rid))
         self._wake.set()
+
+    # -- attempts reported by workers after a restart ---------------------------
+
+    def worker_ready(self, worker_id: str, running: list[str]) -> None:
+        """A worker's session is ready: the results it kept came before
+        this; `running` are the attempts of earlier sessions it still runs."""
+        released = self.resumption.worker_ready(worker_id, running, event_queue.now_ms())
+        self._release(released, "not reported by its worker")
+
+    def unclaimed_result(self, worker_id: str, result: apb.InvokeResult) -> None:
+        """A result no caller of this process waits for: an attempt sent
+        before a restart, settled now instead of being run again."""
+        attempt = self.resumption.take(worker_id, result.invocation_id)
+        if attempt is None:
+            return
+        event = event_queue.get(self.store, attempt.scope, attempt.request_id)
+        if event is None or event.attempt_invocation_id != result.invocation_id:
+            return
+        log.info("async.result_recovered", request_id=attempt.request_id, worker_id=worker_id)
+        outcome, response = self._outcome_of(result, event.version or LATEST)
+        self._settle(attempt.scope, attempt.request_id, outcome, response)
+
+    def _release(self, released: list[resumption.InFlight], reason: str) -> None:
+        now = event_queue.now_ms()
+        for attempt in released:
+            log.info(
+                "async.attempt_unaccounted",
+                request_id=attempt.request_id,
+                worker_id=attempt.worker_id,
+                reason=reason,
+            )
+            self._push_at(attempt.scope, attempt.request_id, now)
 
     # -- the loop -----------------------------------------------------------
 
@@ -151,6 +220,7 @@ class EventDispatcher:
         while True:
             self._wake.clear()
             now = event_queue.now_ms()
+            self._release(self.resumption.expired(now), "its worker did not report it in time")
             while self._due and self._due[0][0] <= now and len(self._running) < self.max_in_flight:
                 _, _, scope, rid = heapq.heappop(self._due)
                 key = (scope, rid)
@@ -162,6 +232,10 @@ class EventDispatcher:
             timeout: float | None = None
             if self._due and len(self._running) < self.max_in_flight:
                 timeout = max(self._due[0][0] - now, 0) / 1000
+            awaited_until = self.resumption.next_deadline()
+            if awaited_until is not None:
+                until_s = max(awaited_until - now, 0) / 1000
+                timeout = until_s if timeout is None else min(timeout, until_s)
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
             except TimeoutError:
@@ -211,6 +285,7 @@ class EventDispatcher:
                     scope, event.function_name, None if event.unqualified else event.qualifier
                 ),
                 asynchronous=True,
+                on_placed=functools.partial(self._placed, scope, rid),
             )
         except LambdaError as exc:
             if exc.code == "ResourceNotFoundException":
@@ -223,18 +298,63 @@ class EventDispatcher:
             error = LambdaError("ServiceException", repr(exc))
             outcome, response = retry.Outcome.SYSTEM_ERROR, _error_response(error, event.version)
         else:
-            failed = result.status == apb.INVOKE_STATUS_FUNCTION_ERROR
-            outcome = retry.Outcome.FUNCTION_ERROR if failed else retry.Outcome.SUCCESS
-            response = retry.Response(
-                200,
-                config.version or LATEST,
-                result.payload,
-                (result.function_error or "Unhandled") if failed else "",
+            outcome, response = self._outcome_of(result, config.version or LATEST)
+        self._settle(scope, rid, outcome, response, policy)
+
+    def _placed(
+        self, scope: Scope, rid: str, worker_id: str, invocation_id: str, deadline_ms: int
+    ) -> None:
+        """The attempt is about to leave for `worker_id`: recorded first, so
+        that a control plane restarted before its answer asks that worker
+        for it instead of running the event again."""
+        event = event_queue.get(self.store, scope, rid)
+        if event is None:
+            return  # its function was deleted meanwhile: nothing to record
+        event.attempt_worker_id = worker_id
+        event.attempt_invocation_id = invocation_id
+        event.attempt_deadline_unix_ms = deadline_ms
+        event_queue.put(self.store, scope, event)
+
+    @staticmethod
+    def _outcome_of(result: apb.InvokeResult, version: str) -> tuple[retry.Outcome, retry.Response]:
+        if result.status == apb.INVOKE_STATUS_SERVICE_ERROR:
+            # As the scheduler raises it for a caller.
+            error = LambdaError(
+                "ServiceException", result.error_message or "The function could not be run."
             )
+            return retry.Outcome.SYSTEM_ERROR, _error_response(error, version)
+        failed = result.status == apb.INVOKE_STATUS_FUNCTION_ERROR
+        outcome = retry.Outcome.FUNCTION_ERROR if failed else retry.Outcome.SUCCESS
+        response = retry.Response(
+            200,
+            version,
+            result.payload,
+            (result.function_error or "Unhandled") if failed else "",
+        )
+        return outcome, response
+
+    def _settle(
+        self,
+        scope: Scope,
+        rid: str,
+        outcome: retry.Outcome,
+        response: retry.Response,
+        policy: retry.Policy | None = None,
+    ) -> None:
+        """An attempt's answer, taken in at once (no await until the row is
+        written): retry later, or finish."""
         # The row may have gone while the function ran (function deleted).
         current = event_queue.get(self.store, scope, rid)
         if current is None:
             return
+        if policy is None:
+            policy = policy_of(
+                lookup(self.store, scope, current.function_name, current.qualifier), self.scale
+            )
+        # Answered: nothing is in flight any more.
+        current.ClearField("attempt_worker_id")
+        current.ClearField("attempt_invocation_id")
+        current.ClearField("attempt_deadline_unix_ms")
         if outcome in (retry.Outcome.SUCCESS, retry.Outcome.FUNCTION_ERROR):
             current.invoke_count += 1
             current.backoffs = 0
@@ -281,9 +401,12 @@ class EventDispatcher:
             response=response,
             now=dt.datetime.now(dt.UTC),
         )
+        # The event's row is the record that its destination is still to
+        # be sent: both change in one transaction, and only the finish that
+        # removes the row sends it, so it goes once per event.
         with self.store.transaction():
-            event_queue.remove(self.store, scope, event.request_id)
-            queued = self._queue_destination(target, record) if target else None
+            removed = event_queue.remove(self.store, scope, event.request_id)
+            queued = self._queue_destination(target, record) if target and removed else None
         if queued is not None:
             self._push(*queued)
         log.info(
@@ -316,6 +439,14 @@ class EventDispatcher:
             return None
         version = pick_version(found.alias) if found.alias is not None else found.version
         config = api.FunctionConfiguration(function_name=name, version=version)
-        event = event_queue.new_event(config, qualifier, json.dumps(record).encode(), "", "")
-        event_queue.put(self.store, scope, event)
+        # Its request id follows from the event's: a record can be queued
+        # only once (insert, never replace).
+        context = record.get("requestContext")
+        source = context.get("requestId", "") if isinstance(context, dict) else ""
+        request_id = str(uuid.uuid5(_DESTINATION_IDS, f"{source}:{arn}")) if source else ""
+        event = event_queue.new_event(
+            config, qualifier, json.dumps(record).encode(), "", request_id
+        )
+        if not event_queue.insert(self.store, scope, event):
+            return None
         return scope, event

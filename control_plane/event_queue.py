@@ -57,6 +57,11 @@ def put(store: ResourceStore, scope: Scope, event: state_pb2.QueuedEvent) -> Non
     store.put(scope, ASYNC_EVENT, event.request_id, event, function=event.function_name)
 
 
+def insert(store: ResourceStore, scope: Scope, event: state_pb2.QueuedEvent) -> bool:
+    """Store a new event; False (nothing written) when its id is queued."""
+    return store.insert(scope, ASYNC_EVENT, event.request_id, event, function=event.function_name)
+
+
 def get(store: ResourceStore, scope: Scope, request_id: str) -> state_pb2.QueuedEvent | None:
     return store.get(scope, ASYNC_EVENT, request_id, state_pb2.QueuedEvent)
 

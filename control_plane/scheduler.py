@@ -348,6 +348,7 @@ class Scheduler:
         asynchronous: bool = False,
         log_tail: bool = False,
         on_chunk: Callable[[bytes], None] | None = None,
+        on_placed: Callable[[str, str, int], None] | None = None,
     ) -> apb.InvokeResult:
         """Run one invocation and answer the worker's result. `on_chunk`:
         the caller streams the answer, and gets a streamed response's chunks
@@ -361,7 +362,10 @@ class Scheduler:
         does the worker wait for the runtime's output). Throttles at once
         when no concurrency is left (see leases.py). Every invocation is
         counted when it finishes, `asynchronous` telling an event's attempt
-        (metrics.py)."""
+        (metrics.py; the worker keeps such results to report them again
+        after a reconnect). `on_placed(worker_id, invocation_id,
+        deadline_unix_ms)` is called once the worker is chosen, before the
+        assignment leaves."""
         name = config.function_name
         invoked = invoked_arn or config.function_arn
         started, started_unix_ms = time.monotonic(), int(time.time() * 1000)
@@ -409,6 +413,8 @@ class Scheduler:
                 placed,
                 log_tail,
                 on_chunk,
+                asynchronous,
+                on_placed,
             )
         except LambdaError as exc:
             throttled = exc.code == "TooManyRequestsException"
@@ -464,6 +470,8 @@ class Scheduler:
         placed: _Placed | None = None,
         log_tail: bool = False,
         on_chunk: Callable[[bytes], None] | None = None,
+        asynchronous: bool = False,
+        on_placed: Callable[[str, str, int], None] | None = None,
     ) -> apb.InvokeResult:
         spec = function_spec(scope, config, self.store)
         key = environment_key(spec)
@@ -482,6 +490,7 @@ class Scheduler:
             invoked_function_arn=invoked_arn or config.function_arn,
             log_tail=log_tail,
             stream_response=on_chunk is not None,
+            asynchronous=asynchronous,
         )
         deadline = time.monotonic() + QUEUE_WAIT_S
         while True:
@@ -509,6 +518,10 @@ class Scheduler:
         log.debug("invoke.placed", worker_id=session.worker_id, invocation_id=invocation_id)
         if placed is not None:
             placed.worker_id = session.worker_id
+        if on_placed is not None:
+            # No await between this and the send below: what it records is
+            # what leaves.
+            on_placed(session.worker_id, invocation_id, assignment.deadline_unix_ms)
         try:
             # Awaited inline, not as a task (wait_for): the assignment is
             # queued in the same step as the placement, so it always precedes

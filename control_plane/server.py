@@ -139,7 +139,21 @@ class ControlPlane:
         )
         self.provisioner = Provisioner(self.store, self.registry)
         self.events = EventDispatcher(
-            self.store, self.scheduler, scale=self.settings.async_delay_scale
+            self.store,
+            self.scheduler,
+            scale=self.settings.async_delay_scale,
+            # Workers reconnect within seconds; one that lost the control
+            # plane for its TTL may have stopped what it ran.
+            resume_grace_ms=max(5_000, self.heartbeat_ttl_ms),
+        )
+        # Attempts cut short by a restart are awaited from their workers:
+        # known before any worker can register.
+        self.events.resume()
+        self.registry.on_ready(
+            lambda s: self.events.worker_ready(s.worker_id, s.running_invocations)
+        )
+        self.registry.on_unclaimed_result(
+            lambda s, result: self.events.unclaimed_result(s.worker_id, result)
         )
         server = grpc.aio.server(
             options=GRPC_OPTIONS, interceptors=self.transport.server_interceptors()

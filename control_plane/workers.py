@@ -43,6 +43,9 @@ class WorkerSession:
         self.architectures = frozenset(register.architectures or ["x86_64"])
         # Runtimes whose image is ready on its daemon, as it last said.
         self.ready_runtimes = frozenset(register.ready_runtimes)
+        # Event attempts of its earlier sessions it still runs (their
+        # results come on this session).
+        self.running_invocations = list(register.running_invocations)
         self.ttl_ms = ttl_ms
         self.last_seen = time.monotonic()
         self.deadline = self.last_seen + ttl_ms / 1000
@@ -161,10 +164,13 @@ class WorkerSession:
         if sink is not None:
             sink(chunk.payload)
 
-    def on_invoke_result(self, result: apb.InvokeResult) -> None:
+    def on_invoke_result(self, result: apb.InvokeResult) -> bool:
+        """Hand a result to the invocation waiting for it; False when none
+        of this session does (an attempt of an earlier session, or of the
+        control plane before a restart)."""
         entry = self._invocations.get(result.invocation_id)
         if entry is None:
-            return
+            return False
         future, env_key, memory, provisioned = entry
         self._changed()
         self.in_flight -= 1
@@ -175,6 +181,7 @@ class WorkerSession:
             self.idle[env_key] += 1
         if not future.done():
             future.set_result(result)
+        return True
 
     async def prepare(
         self,
@@ -289,6 +296,8 @@ class WorkerRegistry:
         self.sessions: dict[str, WorkerSession] = {}
         self._listeners: list[Callable[[], None]] = []
         self._join_listeners: list[Callable[[WorkerSession], None]] = []
+        self._ready_listeners: list[Callable[[WorkerSession], None]] = []
+        self._result_listeners: list[Callable[[WorkerSession, apb.InvokeResult], None]] = []
         self.changed = asyncio.Event()
 
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -297,6 +306,22 @@ class WorkerRegistry:
     def on_join(self, listener: Callable[[WorkerSession], None]) -> None:
         """Call `listener` with every session that registers."""
         self._join_listeners.append(listener)
+
+    def on_ready(self, listener: Callable[[WorkerSession], None]) -> None:
+        """Call `listener` with every session once it is ready (its first
+        heartbeat, which follows the results the worker kept)."""
+        self._ready_listeners.append(listener)
+
+    def on_unclaimed_result(
+        self, listener: Callable[[WorkerSession, apb.InvokeResult], None]
+    ) -> None:
+        """Call `listener` with every result no invocation of its session
+        waits for."""
+        self._result_listeners.append(listener)
+
+    def unclaimed_result(self, session: WorkerSession, result: apb.InvokeResult) -> None:
+        for listener in self._result_listeners:
+            listener(session, result)
 
     def _notify(self) -> None:
         for listener in self._listeners:
@@ -351,6 +376,8 @@ class WorkerRegistry:
         """The session's first heartbeat came: work may be placed on it."""
         if not session.ready and not session.closed:
             session.ready = True
+            for listener in self._ready_listeners:
+                listener(session)
             self._notify()
 
     def remove(self, session: WorkerSession, reason: str) -> None:

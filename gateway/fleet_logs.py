@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import grpc
+import tornado.http1connection
 import tornado.iostream
 import tornado.web
 
@@ -132,6 +133,13 @@ class FleetLogsHandler(UriLimit):
                 else:
                     self._error(503, f"control plane unavailable: {exc.code().name}")
                 return
+            # Mid-stream (the control plane went away): end the connection
+            # without the final chunk, so the client sees a broken stream,
+            # not a complete one (`lambdafleet logs --follow` reconnects).
+            connection = self.request.connection
+            if isinstance(connection, tornado.http1connection.HTTP1Connection):
+                connection.close()
+            return
         except tornado.iostream.StreamClosedError:
             self._call.cancel()
             return

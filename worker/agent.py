@@ -35,6 +35,7 @@ from .docker_flags import FLAGS_ENV, REMOVE_ENV, parse_flags, parse_remove
 from .environment import describe
 from .images import ImageResolver
 from .invocation_log import truncate_limit
+from .kept_results import KeptResults
 from .log_shipper import LogShipper
 from .pool import Pool
 from .prestart import ENV_VAR as PRESTART_ENV
@@ -150,6 +151,10 @@ class Worker:
         self._invocations: set[asyncio.Task[None]] = set()
         # This process, as the owner labels of its containers name it.
         self._process = fencing.current_process()
+        # Event attempts running, and the results of those that finished,
+        # reported again at every registration (kept_results.py).
+        self._events_running: set[str] = set()
+        self._kept = KeptResults()
 
     async def start(self) -> None:
         self.containers: Sandboxes
@@ -381,6 +386,7 @@ class Worker:
                     version=__version__,
                     ready_runtimes=sorted(self.images.ready_runtimes()),
                     instance_id=self.instance_id,
+                    running_invocations=sorted(self._events_running),
                 )
             )
         )
@@ -416,6 +422,11 @@ class Worker:
                 # Before the first heartbeat: the control plane places work
                 # on a session once its first heartbeat came.
                 await self._claim()
+            # Event results a restarted control plane may lack, ahead of the
+            # first heartbeat (which tells it they are all in); in the same
+            # step as the outbox becomes current, so none falls between.
+            for result in self._kept.all(time.monotonic()):
+                outbox.put_nowait(apb.ConnectRequest(invoke_result=result))
             # The first heartbeat of a session lists everything at once.
             outbox.put_nowait(apb.ConnectRequest(heartbeat=self._heartbeat()))
             tasks.append(asyncio.create_task(heartbeat_loop()))
@@ -538,6 +549,8 @@ class Worker:
                     )
                 )
 
+        if assignment.asynchronous:
+            self._events_running.add(assignment.invocation_id)
         try:
             result = await self.pool.invoke(assignment, on_chunk)
         except Exception as exc:
@@ -547,12 +560,22 @@ class Worker:
                 status=apb.INVOKE_STATUS_SERVICE_ERROR,
                 error_message=str(exc),
             )
+        finally:
+            self._events_running.discard(assignment.invocation_id)
         result.worker_us = int((time.perf_counter() - arrived) * 1e6)
         log.debug(
             "invoke.done",
             status=apb.InvokeStatus.Name(result.status),
             cold_start=result.cold_start,
         )
+        if assignment.asynchronous:
+            self._kept.add(result, time.monotonic())
+            # To the session open now (the one it came on may be gone);
+            # with none, the next one gets it from what is kept.
+            current = self._outbox
+            if current is None:
+                return
+            outbox = current
         outbox.put_nowait(apb.ConnectRequest(invoke_result=result))
 
     async def _prepare(
