@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -209,6 +210,7 @@ def test_compose_cluster_as_an_operator_runs_it(compose: Compose) -> None:
     compose.env["BASE_IMAGE"] = BASE_IMAGE
     compose.timed("up -d", "up", "-d", "--no-build")
     del compose.env["BASE_IMAGE"]
+    endpoint = name = ""
     try:
         port = compose.run("port", "gateway", "4566").strip().rsplit(":", 1)[1]
         endpoint = f"http://127.0.0.1:{port}"
@@ -263,7 +265,18 @@ def test_compose_cluster_as_an_operator_runs_it(compose: Compose) -> None:
         assert not left, f"down -v left volumes of the project: {left}"
     except BaseException:
         print(compose.logs())
+        if endpoint and name:
+            print(function_logs(endpoint, name))
         raise
+
+
+def function_logs(endpoint: str, name: str) -> str:
+    """The function's own log lines (a runtime's error output is there)."""
+    try:
+        with urllib.request.urlopen(f"{endpoint}/_fleet/logs/{name}", timeout=10) as answer:
+            return str(answer.read().decode())
+    except OSError as exc:
+        return f"no function logs: {exc}"
 
 
 def check_workers_ran(
