@@ -20,6 +20,12 @@ say() { echo "worker-entrypoint: $*" >&2; }
 # (mounted in), where the worker also reads their peak memory. DOCKERD_ARGS
 # adds flags, e.g. --bip for another bridge subnet.
 DOCKERD_LOG=/var/log/dockerd.log
+# This script is the container's first process: no daemon of an earlier run
+# of this container is alive, but a killed one (the container restarted after
+# a crash) leaves its pid files in the container's own layer. dockerd refuses
+# to start over a pid file whose pid is taken again, which in a fresh PID
+# namespace is likely (it numbers from 1 again).
+rm -f /var/run/docker.pid /var/run/docker/containerd/containerd.pid
 say "starting dockerd (log: $DOCKERD_LOG)"
 dockerd --host=unix:///var/run/docker.sock ${DOCKERD_ARGS:-} >"$DOCKERD_LOG" 2>&1 &
 dockerd_pid=$!
@@ -31,9 +37,7 @@ stop_dockerd() {
     fi
 }
 
-# A daemon left from a stopped container of the same volume can leave its pid
-# file; dockerd removes a stale one itself. Answering takes 7-17 s on a cold
-# volume.
+# Answering takes 7-17 s on a cold start.
 for second in $(seq 1 90); do
     if docker version >/dev/null 2>&1; then
         say "dockerd answers after ${second} s ($(docker version --format '{{.Server.Version}}'))"
