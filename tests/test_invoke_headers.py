@@ -7,6 +7,8 @@ reference."""
 
 from __future__ import annotations
 
+import json
+import urllib.request
 import uuid
 from typing import Any
 
@@ -66,3 +68,21 @@ def test_response_stream_content_type_is_the_streams(client: Any, echo: str) -> 
     assert list(response["EventStream"])[-1] == {"InvokeComplete": {}}
     assert response["ResponseStreamContentType"] == "application/octet-stream"
     assert content_type(response) == "application/octet-stream"
+
+
+def test_read_answers_carry_no_etag(cluster: Any, client: Any, echo: str) -> None:
+    """AWS's API answers have no ETag; Tornado's default would put a SHA-1 of
+    every GET answer there and answer a matching If-None-Match with 304."""
+    arn = client.get_function(FunctionName=echo)["Configuration"]["FunctionArn"]
+    for response in (
+        client.get_function(FunctionName=echo),
+        client.list_functions(),
+        client.list_tags(Resource=arn),
+    ):
+        assert "etag" not in response["ResponseMetadata"]["HTTPHeaders"]
+    request = urllib.request.Request(
+        f"{cluster.endpoint}/2015-03-31/functions/{echo}", headers={"If-None-Match": "*"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        assert answer.status == 200
+        assert json.loads(answer.read())["Configuration"]["FunctionName"] == echo
