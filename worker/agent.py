@@ -147,8 +147,11 @@ class Worker:
         # heartbeat TTL it set: past it, it has declared this worker dead.
         self._heard_at: float | None = None
         self._ttl_s: float | None = None
-        # The invocations in hand (a part of _work): cancelled when fenced.
-        self._invocations: set[asyncio.Task[None]] = set()
+        # The synchronous invocations in hand (a part of _work), by their AWS
+        # request id (as the environment's current invocation has it):
+        # cancelled when fenced. An Event's attempt is not: its
+        # caller is the control plane's queue, which waits for its result.
+        self._invocations: dict[asyncio.Task[None], str] = {}
         # This process, as the owner labels of its containers name it.
         self._process = fencing.current_process()
         # Event attempts running, and the results of those that finished,
@@ -307,7 +310,15 @@ class Worker:
             await self._fence()
 
     async def _fence(self) -> None:
-        busy = [env for env in self.pool.environments if env.current is not None]
+        # Only what synchronous callers waited for: an Event's attempt runs
+        # on, its result kept and reported when the control plane is back
+        # (kept_results.py), which then neither loses nor re-runs it.
+        waited_for = set(self._invocations.values())
+        busy = [
+            env
+            for env in self.pool.environments
+            if env.current is not None and env.current.request_id in waited_for
+        ]
         log.warning(
             "worker.fenced",
             reason="control plane lost for longer than the heartbeat TTL",
@@ -486,8 +497,9 @@ class Worker:
         kind = message.WhichOneof("message")
         if kind == "invoke":
             task = asyncio.create_task(self._invoke(message.invoke, outbox))
-            self._invocations.add(task)
-            task.add_done_callback(self._invocations.discard)
+            if not message.invoke.asynchronous:
+                self._invocations[task] = message.invoke.request_id or message.invoke.invocation_id
+                task.add_done_callback(lambda done: self._invocations.pop(done, None))
         elif kind == "prepare":
             task = asyncio.create_task(self._prepare(message.prepare, outbox))
         elif kind == "retire":
