@@ -218,7 +218,8 @@ def create_echo(client: Any, name: str, **extra: Any) -> dict[str, Any]:
 
 
 def create_fleet_functions(endpoint: str, prefix: str, count: int) -> list[str]:
-    """`count` Active functions returning their event, for fake-backend fleets.
+    """`count` Active functions returning their event (fake-backend fleets,
+    and bursts of cold starts of new functions).
 
     The fake sandboxes run on the test's own event loop beside many workers
     and callers; on a loaded machine a loop stall of a few seconds must not

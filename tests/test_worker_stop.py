@@ -4,14 +4,13 @@ leaves nothing on the daemon, those whose creation was in flight included."""
 from __future__ import annotations
 
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.config import Config
-from cluster import CLIENTS, ROLE, containers, zip_bytes
+from cluster import CLIENTS, containers, create_fleet_functions
 from conftest import UpCluster
 
 # New functions, so every invocation is a cold start of its own.
@@ -38,20 +37,7 @@ def test_sigterm_during_a_burst_of_cold_starts_leaves_no_container(
     up = UpCluster(tmp_path)
     up.start()
     client = quiet_client(up.endpoint)
-    names = [f"stop-{i}-{uuid.uuid4().hex[:6]}" for i in range(BURST)]
-    for name in names:
-        client.create_function(
-            FunctionName=name,
-            Runtime="python3.11",
-            Role=ROLE,
-            Handler="app.handler",
-            Code={"ZipFile": zip_bytes({"app.py": "def handler(e, c): return e"})},
-            Timeout=60,
-        )
-    for name in names:
-        client.get_waiter("function_active_v2").wait(
-            FunctionName=name, WaiterConfig={"Delay": 0.2, "MaxAttempts": 300}
-        )
+    names = create_fleet_functions(up.endpoint, "stop", BURST)
 
     def ours() -> list[dict[str, Any]]:
         return [
